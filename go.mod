@@ -1,6 +1,6 @@
 module github.com/cwos/cloudwatch-opensearch
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/aws/aws-sdk-go-v2/config v1.33.18

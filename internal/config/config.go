@@ -26,16 +26,16 @@ type Config struct {
 	LogKey            string // send only this key's value as the message; "" = whole record
 
 	// CloudWatch provisioning.
-	AutoCreateGroup   bool
-	AutoCreateStream  bool
-	LogRetentionDays  int32             // 0 = not set
-	LogGroupClass     string            // "" = service default; STANDARD, INFREQUENT_ACCESS, DELIVERY
-	LogGroupTags      map[string]string // nil = none
-	LogGroupKMSKeyID  string
+	AutoCreateGroup    bool
+	AutoCreateStream   bool
+	LogRetentionDays   int32             // 0 = not set
+	LogGroupClass      string            // "" = service default; STANDARD, INFREQUENT_ACCESS, DELIVERY
+	LogGroupTags       map[string]string // nil = none
+	LogGroupKMSKeyID   string
 	CloudWatchEndpoint string // custom endpoint URL, "" = AWS
-	STSEndpoint       string
-	RoleARN           string
-	ExternalID        string
+	STSEndpoint        string
+	RoleARN            string
+	ExternalID         string
 
 	// OpenSearch.
 	OpenSearchEndpoints    []*url.URL
