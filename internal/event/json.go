@@ -1,0 +1,458 @@
+package event
+
+import (
+	"bytes"
+	"encoding/binary"
+	"hash/maphash"
+	"math"
+	"math/bits"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// maxDepth bounds the nesting of maps and arrays AppendJSON writes, so hostile records end in
+// an error instead of a deep recursion.
+const maxDepth = 512
+
+// linearPairs is the map size up to which duplicate keys are found by comparing hashes with
+// every earlier key; bigger maps use a hash index so a huge map stays linear.
+const linearPairs = 16
+
+// AppendJSON appends the JSON form of one msgpack value (normally a record map) to dst, by
+// SPEC.md "Documents":
+//   - str and bin become strings, escaped per RFC 8259 (", \ and control characters; U+2028
+//     and U+2029 too, for JavaScript readers; <, > and & stay raw); invalid UTF-8 becomes
+//     U+FFFD;
+//   - when a map repeats a key, the last one wins, at every level, and the output never
+//     repeats a key (OpenSearch rejects such documents); keys that are not strings become
+//     their text (1, 1.5, true, null; maps, arrays and ext keys their compact JSON);
+//   - integers are exact (uint64 too); floats are the shortest form that reads back the same
+//     value, in encoding/json's notation, with ".0" added to integral values so OpenSearch
+//     maps the field as a floating point number; NaN and infinities become null;
+//   - timestamps (ext type 0 with 8 bytes as Fluent Bit writes them, and the msgpack timestamp
+//     ext -1) become RFC 3339 strings in UTC with nanoseconds; any other ext becomes null.
+//
+// Unreadable msgpack, bytes after the value, or nesting deeper than 512 give a
+// *MalformedError and dst unchanged.
+func AppendJSON(dst, value []byte) ([]byte, error) {
+	var small [32]pair
+	e := jsonEnc{src: value, pairs: small[:0]}
+	start := len(dst)
+	out, end, p := e.value(dst, 0, 0)
+	e.release()
+	if p == 0 && end != len(value) {
+		p = probTrailing
+	}
+	if p != 0 {
+		return dst[:start], p.at(end)
+	}
+	return out, nil
+}
+
+// AppendFields appends the fields of the msgpack map record as `"k":v,"k2":v2`, without
+// braces, by the rules of AppendJSON, leaving out keys whose JSON text (between the quotes)
+// equals an entry of skip, so a caller can add its own fields of the same names. n is the
+// number of fields written; when n is 0 nothing is appended.
+func AppendFields(dst, record []byte, skip []string) ([]byte, int, error) {
+	var small [32]pair
+	e := jsonEnc{src: record, pairs: small[:0], skip: skip}
+	start := len(dst)
+	h, p := readHead(record, 0)
+	end, n := 0, 0
+	out := dst
+	if p == 0 && h.kind != Map {
+		p = probNotMap
+	}
+	if p == 0 {
+		out, end, n, p = e.fields(dst, h, 1)
+		if p == 0 && end != len(record) {
+			p = probTrailing
+		}
+	}
+	e.release()
+	if p != 0 {
+		return dst[:start], 0, p.at(end)
+	}
+	return out, n, nil
+}
+
+// keySeed seeds the hash that finds repeated keys; it only has to be fixed within a call.
+var keySeed = maphash.MakeSeed()
+
+// scratchPool keeps the bookkeeping of records with big maps, so they allocate nothing in steady
+// state either.
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+type scratch struct {
+	pairs []pair
+	table []int32
+}
+
+// pair is one key and value written to dst: [start, keyEnd) is the quoted key, [start, end) the
+// pair with its trailing comma.
+type pair struct {
+	h                  uint64
+	start, keyEnd, end int
+	dead               bool // a later pair has the same key
+}
+
+type jsonEnc struct {
+	src   []byte
+	skip  []string
+	pairs []pair  // the pairs of every map being written, outermost map first
+	table []int32 // hash indexes of big maps being written, stacked the same way
+	sc    *scratch
+}
+
+// more makes room for n more pairs and tab more table slots, moving to pooled memory when the
+// stack arrays run out. It never stores e.pairs into the pooled scratch, so the small arrays of
+// AppendJSON stay on the stack.
+func (e *jsonEnc) more(n, tab int) {
+	if len(e.pairs)+n <= cap(e.pairs) && len(e.table)+tab <= cap(e.table) {
+		return
+	}
+	if e.sc == nil {
+		e.sc = scratchPool.Get().(*scratch)
+	}
+	sc := e.sc
+	if need := len(e.pairs) + n; need > cap(e.pairs) {
+		np := sc.pairs[:0]
+		if cap(np) < need {
+			np = make([]pair, 0, max(need, 2*cap(np), 64))
+		}
+		np = append(np, e.pairs...)
+		sc.pairs, e.pairs = np, np
+	}
+	if need := len(e.table) + tab; need > cap(e.table) {
+		nt := sc.table[:0]
+		if cap(nt) < need {
+			nt = make([]int32, 0, max(need, 2*cap(nt), 256))
+		}
+		nt = append(nt, e.table...)
+		sc.table, e.table = nt, nt
+	}
+}
+
+func (e *jsonEnc) release() {
+	if e.sc != nil {
+		scratchPool.Put(e.sc)
+		e.sc = nil
+	}
+}
+
+// value writes the value at src[i:] and returns the offset after it, or where it failed.
+func (e *jsonEnc) value(dst []byte, i, depth int) ([]byte, int, problem) {
+	b := e.src
+	h, p := readHead(b, i)
+	if p != 0 {
+		return dst, i, p
+	}
+	switch h.kind {
+	case Nil:
+		dst = append(dst, "null"...)
+	case Bool:
+		if h.u == 1 {
+			dst = append(dst, "true"...)
+		} else {
+			dst = append(dst, "false"...)
+		}
+	case Int:
+		dst = strconv.AppendInt(dst, int64(h.u), 10)
+	case Uint:
+		dst = strconv.AppendUint(dst, h.u, 10)
+	case Float:
+		dst = appendFloat(dst, math.Float64frombits(h.u), h.f32)
+	case String, Binary:
+		dst = appendString(dst, b[h.data:h.next])
+	case Ext:
+		dst = appendExt(dst, h.ext, b[h.data:h.next])
+	case Array:
+		if depth >= maxDepth {
+			return dst, i, probTooDeep
+		}
+		dst = append(dst, '[')
+		j := h.next
+		for k := 0; k < h.count; k++ {
+			if k > 0 {
+				dst = append(dst, ',')
+			}
+			if dst, j, p = e.value(dst, j, depth+1); p != 0 {
+				return dst, j, p
+			}
+		}
+		return append(dst, ']'), j, 0
+	case Map:
+		if depth >= maxDepth {
+			return dst, i, probTooDeep
+		}
+		dst = append(dst, '{')
+		dst, j, _, p := e.fields(dst, h, depth+1)
+		if p != 0 {
+			return dst, j, p
+		}
+		return append(dst, '}'), j, 0
+	}
+	return dst, h.next, 0
+}
+
+// fields writes the pairs of the map h as `"k":v,...` and returns the offset after the map and
+// the number of pairs written. Each pair is written with a trailing comma; a pair whose key
+// comes again later is marked dead and cut out at the end in one pass, so even a map made of
+// repeated keys costs linear time.
+func (e *jsonEnc) fields(dst []byte, h head, depth int) ([]byte, int, int, problem) {
+	b := e.src
+	base, tbase := len(e.pairs), len(e.table)
+	var tab []int32
+	if h.count > linearPairs {
+		size := 1 << bits.Len(uint(2*h.count-1))
+		e.more(h.count, size)
+		e.table = e.table[:tbase+size]
+		tab = e.table[tbase:]
+		clear(tab)
+	}
+	j, dead := h.next, 0
+	var p problem
+	for k := 0; k < h.count; k++ {
+		start := len(dst)
+		if dst, j, p = e.key(dst, j, depth); p != 0 {
+			return dst, j, 0, p
+		}
+		keyEnd := len(dst)
+		if e.skipped(dst[start+1 : keyEnd-1]) {
+			dst = dst[:start]
+			if j, p = skip(b, j); p != 0 {
+				return dst, j, 0, p
+			}
+			continue
+		}
+		dst = append(dst, ':')
+		if dst, j, p = e.value(dst, j, depth); p != 0 {
+			return dst, j, 0, p
+		}
+		dst = append(dst, ',')
+		key := dst[start:keyEnd]
+		hash := maphash.Bytes(keySeed, key)
+		idx := len(e.pairs) // index of the new pair
+		if tab == nil {
+			for x := base; x < idx; x++ {
+				q := &e.pairs[x]
+				if q.h == hash && !q.dead && bytes.Equal(dst[q.start:q.keyEnd], key) {
+					q.dead = true
+					dead++
+					break
+				}
+			}
+		} else {
+			mask := uint64(len(tab) - 1)
+			for s := hash & mask; ; s = (s + 1) & mask {
+				x := tab[s]
+				if x == 0 {
+					tab[s] = int32(idx - base + 1)
+					break
+				}
+				q := &e.pairs[base+int(x)-1]
+				if q.h == hash && bytes.Equal(dst[q.start:q.keyEnd], key) {
+					q.dead = true
+					dead++
+					tab[s] = int32(idx - base + 1)
+					break
+				}
+			}
+		}
+		if len(e.pairs) == cap(e.pairs) {
+			e.more(1, 0)
+		}
+		e.pairs = e.pairs[:idx+1] // not append: a self-slice keeps the stack array on the stack
+		e.pairs[idx] = pair{h: hash, start: start, keyEnd: keyEnd, end: len(dst)}
+	}
+	n := len(e.pairs) - base - dead
+	if dead > 0 {
+		w := e.pairs[base].start
+		for _, q := range e.pairs[base:] {
+			if !q.dead {
+				w += copy(dst[w:], dst[q.start:q.end])
+			}
+		}
+		dst = dst[:w]
+	}
+	if n > 0 {
+		dst = dst[:len(dst)-1] // the last trailing comma
+	}
+	e.pairs, e.table = e.pairs[:base], e.table[:tbase]
+	return dst, j, n, 0
+}
+
+func (e *jsonEnc) skipped(key []byte) bool {
+	for _, s := range e.skip {
+		if string(key) == s {
+			return true
+		}
+	}
+	return false
+}
+
+// key writes the map key at src[i:] as a JSON string.
+func (e *jsonEnc) key(dst []byte, i, depth int) ([]byte, int, problem) {
+	b := e.src
+	h, p := readHead(b, i)
+	if p != 0 {
+		return dst, i, p
+	}
+	switch h.kind {
+	case String, Binary:
+		return appendString(dst, b[h.data:h.next]), h.next, 0
+	case Nil:
+		return append(dst, `"null"`...), h.next, 0
+	case Bool, Int, Uint, Float:
+		v, _ := valueAt(b, i)
+		dst = append(dst, '"')
+		dst, _ = v.AppendText(dst) // digits, '.', 'e', '+', '-', NaN, Inf, true, false
+		return append(dst, '"'), h.next, 0
+	}
+	// A map, array or ext key: its compact JSON, written after dst and then moved back as a
+	// string. Rare enough that the extra copy does not matter.
+	start := len(dst)
+	dst, j, p := e.value(dst, i, depth)
+	if p != 0 {
+		return dst[:start], j, p
+	}
+	raw := dst[start:]
+	dst = appendString(dst, raw) // raw keeps the old bytes even if dst moves
+	n := copy(dst[start:], dst[start+len(raw):])
+	return dst[:start+n], j, 0
+}
+
+// appendFloat writes f the way encoding/json does (shortest round trip, exponent only outside
+// [1e-6, 1e21)), plus ".0" for integral values, and null for NaN and infinities.
+func appendFloat(dst []byte, f float64, f32 bool) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(dst, "null"...)
+	}
+	bitSize := 64
+	abs := math.Abs(f)
+	format := byte('f')
+	if f32 {
+		bitSize = 32
+		if a := float32(abs); a != 0 && (a < 1e-6 || a >= 1e21) {
+			format = 'e'
+		}
+	} else if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	start := len(dst)
+	dst = strconv.AppendFloat(dst, f, format, -1, bitSize)
+	if format == 'e' {
+		// e-09 -> e-9, as encoding/json writes it
+		if n := len(dst); n-start >= 4 && dst[n-4] == 'e' && dst[n-3] == '-' && dst[n-2] == '0' {
+			dst[n-2] = dst[n-1]
+			dst = dst[:n-1]
+		}
+		return dst
+	}
+	if bytes.IndexByte(dst[start:], '.') < 0 {
+		dst = append(dst, ".0"...)
+	}
+	return dst
+}
+
+// appendExt writes timestamps as RFC 3339 strings and any other ext as null.
+func appendExt(dst []byte, typ int8, d []byte) []byte {
+	var sec, nsec int64
+	switch {
+	case typ == 0 && len(d) == 8:
+		sec, nsec = int64(binary.BigEndian.Uint32(d)), int64(binary.BigEndian.Uint32(d[4:]))
+	case typ == -1:
+		var ok bool
+		if sec, nsec, ok = msgpackTime(d); !ok {
+			return append(dst, "null"...)
+		}
+	default:
+		return append(dst, "null"...)
+	}
+	t := time.Unix(sec, nsec).UTC()
+	if y := t.Year(); y < 0 || y > 9999 {
+		return append(dst, "null"...) // RFC 3339 has four-digit years only
+	}
+	dst = append(dst, '"')
+	dst = t.AppendFormat(dst, time.RFC3339Nano)
+	return append(dst, '"')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// asciiSafe marks the ASCII bytes a JSON string may hold raw.
+var asciiSafe = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// appendString writes s as a quoted JSON string: valid UTF-8 raw, invalid bytes as U+FFFD.
+func appendString(dst, s []byte) []byte {
+	dst = append(dst, '"')
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	start := 0
+	for i := 0; i < len(s); {
+		// Eight bytes at a time while they are plain ASCII: none < 0x20, ", \ or >= 0x80.
+		for i+8 <= len(s) {
+			x := binary.LittleEndian.Uint64(s[i:])
+			q := x ^ (lo * '"')
+			bs := x ^ (lo * '\\')
+			m := ((x - lo*0x20) & ^x) | ((q - lo) & ^q) | ((bs - lo) & ^bs) | x
+			if m &= hi; m != 0 {
+				i += bits.TrailingZeros64(m) / 8 // the lowest flagged byte is a true hit
+				break
+			}
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if asciiSafe[c] {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, "\uFFFD"...)
+		case r == '\u2028' || r == '\u2029':
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}

@@ -1,0 +1,171 @@
+package event
+
+import (
+	"math"
+	"strconv"
+)
+
+// Kind is the msgpack type of a Value.
+type Kind uint8
+
+// Kinds of values. Missing is the zero value: an absent key or an unreadable value.
+const (
+	Missing Kind = iota
+	Nil
+	Bool
+	Int // any integer that fits int64, whatever its msgpack format
+	Uint
+	Float
+	String
+	Binary
+	Array
+	Map
+	Ext
+)
+
+var kindNames = [...]string{"missing", "nil", "bool", "int", "uint", "float", "string", "binary", "array", "map", "ext"}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Value is one msgpack value read in place; Bytes and Raw alias the record.
+//
+// Int holds every integer that fits int64 (Uint then holds it too when it is not negative);
+// Kind Uint is only for integers above math.MaxInt64. Float holds float32 and float64 values.
+// Bytes is the payload of String, Binary and Ext (Int is then the ext type). Uint is the element
+// count of Array and Map. Raw is the whole encoded value, for AppendJSON.
+type Value struct {
+	Kind  Kind
+	Bytes []byte
+	Int   int64
+	Uint  uint64
+	Float float64
+	Bool  bool
+	Raw   []byte
+}
+
+// AppendText appends the text a template renders for a scalar: strings and binary as their
+// bytes, integers in decimal, floats in the shortest form that reads back the same value (1.5,
+// 1e+21), booleans true/false. Maps, arrays, nil, ext and missing values have no text: it
+// returns dst unchanged and false, so the caller falls back.
+func (v Value) AppendText(dst []byte) ([]byte, bool) {
+	switch v.Kind {
+	case String, Binary:
+		return append(dst, v.Bytes...), true
+	case Int:
+		return strconv.AppendInt(dst, v.Int, 10), true
+	case Uint:
+		return strconv.AppendUint(dst, v.Uint, 10), true
+	case Float:
+		bits := 64
+		if len(v.Raw) > 0 && v.Raw[0] == 0xca {
+			bits = 32 // float32 reads back as float32: 0.1 stays 0.1
+		}
+		return strconv.AppendFloat(dst, v.Float, 'g', -1, bits), true
+	case Bool:
+		if v.Bool {
+			return append(dst, "true"...), true
+		}
+		return append(dst, "false"...), true
+	}
+	return dst, false
+}
+
+// PathElem is one step of a Lookup path: a map key, or an array index when IsIndex.
+type PathElem struct {
+	Key     string
+	Index   int
+	IsIndex bool
+}
+
+// Lookup walks path through the msgpack value record (normally a record map) and returns the
+// value it reaches, reading only the bytes on the way. Keys match str and bin map keys byte for
+// byte; when a map repeats a key the last one wins, as in the JSON documents. Anything absent,
+// a step into the wrong kind of value, or unreadable bytes give Kind Missing.
+func Lookup(record []byte, path []PathElem) Value {
+	i := 0
+	for _, pe := range path {
+		h, p := readHead(record, i)
+		if p != 0 {
+			return Value{}
+		}
+		if pe.IsIndex {
+			if h.kind != Array || pe.Index < 0 || pe.Index >= h.count {
+				return Value{}
+			}
+			j := h.next
+			for k := 0; k < pe.Index; k++ {
+				if j, p = skip(record, j); p != 0 {
+					return Value{}
+				}
+			}
+			i = j
+			continue
+		}
+		if h.kind != Map {
+			return Value{}
+		}
+		j, found := h.next, -1
+		for k := 0; k < h.count; k++ {
+			kh, p := readHead(record, j)
+			if p != 0 {
+				return Value{}
+			}
+			if (kh.kind == String || kh.kind == Binary) && string(record[kh.data:kh.next]) == pe.Key {
+				j = kh.next
+				found = j
+			} else if j, p = skip(record, j); p != 0 {
+				return Value{}
+			}
+			if j, p = skip(record, j); p != 0 {
+				return Value{}
+			}
+		}
+		if found < 0 {
+			return Value{}
+		}
+		i = found
+	}
+	v, _ := valueAt(record, i)
+	return v
+}
+
+// valueAt reads the complete value at b[i:] and returns it with the offset after it.
+func valueAt(b []byte, i int) (Value, int) {
+	h, p := readHead(b, i)
+	if p != 0 {
+		return Value{}, i
+	}
+	end := h.next
+	if h.kind == Array || h.kind == Map {
+		if end, p = skip(b, i); p != 0 {
+			return Value{}, i
+		}
+	}
+	v := Value{Kind: h.kind, Raw: b[i:end:end]}
+	switch h.kind {
+	case Bool:
+		v.Bool = h.u == 1
+	case Int:
+		v.Int = int64(h.u)
+		if v.Int >= 0 {
+			v.Uint = h.u
+		}
+	case Uint:
+		v.Uint = h.u
+	case Float:
+		v.Float = math.Float64frombits(h.u)
+	case String, Binary:
+		v.Bytes = b[h.data:h.next:h.next]
+	case Ext:
+		v.Bytes = b[h.data:h.next:h.next]
+		v.Int = int64(h.ext)
+	case Array, Map:
+		v.Uint = uint64(h.count)
+	}
+	return v, end
+}

@@ -1,0 +1,273 @@
+package template
+
+import (
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/cwos/cloudwatch-opensearch/internal/event"
+	"github.com/cwos/cloudwatch-opensearch/internal/report"
+)
+
+// Counter names of names that fell back, per name.
+const (
+	CounterFallbackGroup  = "template_fallback_group"
+	CounterFallbackStream = "template_fallback_stream"
+	CounterFallbackIndex  = "template_fallback_index"
+)
+
+// NamerOptions configures a Namer. Every name is sanitized, so the options may hold any text.
+type NamerOptions struct {
+	Group        *Template // log_group_template; may be nil
+	GroupName    string    // log_group_name: the fallback group ("" when CloudWatch is off)
+	Stream       *Template // log_stream_template; may be nil
+	StreamName   string    // log_stream_name
+	StreamPrefix string    // log_stream_prefix (stream = prefix + tag)
+	Index        *Template // index_template; nil when OpenSearch is off (Names.Index is "")
+
+	// Report counts fallbacks (CounterFallback*) and prints one warning per template variable
+	// per report.Interval naming the template and the key. May be nil.
+	Report *report.Reporter
+	Now    func() time.Time // clock for the warning rate limit; nil = time.Now
+}
+
+// Namer turns an event into its log group, log stream and index. It is safe for concurrent use;
+// per-goroutine state lives in Scratch.
+type Namer struct {
+	o          NamerOptions
+	groupName  string // sanitized fallbacks
+	streamName string
+	warns      [3][]warnState // per kind, per op of the template, plus one for "empty after sanitizing"
+}
+
+type warnState struct {
+	last       atomic.Int64 // unix ns of the last printed warning
+	suppressed atomic.Int64 // fallbacks since then
+}
+
+// NewNamer returns a Namer for o.
+func NewNamer(o NamerOptions) *Namer {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	n := &Namer{o: o}
+	n.groupName = string(SanitizeGroup(nil, []byte(o.GroupName)))
+	n.streamName = string(SanitizeStream(nil, []byte(o.StreamName)))
+	for k, t := range []*Template{o.Group, o.Stream, o.Index} {
+		if t != nil {
+			n.warns[k] = make([]warnState, len(t.ops)+1)
+		}
+	}
+	return n
+}
+
+// Fallback says which names fell back to their configured default for one record.
+type Fallback uint8
+
+// Fallback bits.
+const (
+	FallbackGroup Fallback = 1 << iota
+	FallbackStream
+	FallbackIndex
+)
+
+// List returns the names that fell back ("group", "stream", "index"), in that order.
+func (f Fallback) List() []string {
+	out := []string{}
+	for i, name := range []string{"group", "stream", "index"} {
+		if f&(1<<i) != 0 {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// String lists the names that fell back, comma-separated ("" when none did).
+func (f Fallback) String() string { return strings.Join(f.List(), ",") }
+
+// Names are the three names of one record, sanitized and valid for their destination.
+type Names struct {
+	Group, Stream, Index string
+	Fallback             Fallback
+}
+
+// InternLimit bounds a Scratch's intern table; it is emptied when it grows past this.
+const InternLimit = 4096
+
+// Scratch holds one goroutine's buffers and intern table. The zero value is ready; reuse it
+// across records and flushes so that steady-state naming does not allocate.
+type Scratch struct {
+	raw, clean []byte
+	intern     map[string]string
+}
+
+// str returns b as a string, the same string for equal bytes while the table is not reset.
+func (s *Scratch) str(b []byte) string {
+	if v, ok := s.intern[string(b)]; ok {
+		return v
+	}
+	if s.intern == nil {
+		s.intern = make(map[string]string, 64)
+	} else if len(s.intern) >= InternLimit {
+		clear(s.intern)
+	}
+	v := string(b)
+	s.intern[v] = v
+	return v
+}
+
+// Names computes the names of ev. Rules (SPEC.md): group = template if it renders, else
+// log_group_name; stream = template if it renders, else log_stream_name, else prefix + tag;
+// index = template if it renders, else the Lambda's name for the group: "cwl" + group
+// lowercased with '/' and '.' as '-' + "-YYYY.MM.DD" ("cwl-YYYY.MM.DD" when there is no group).
+func (n *Namer) Names(s *Scratch, ev *event.Event, tag string) Names {
+	var out Names
+	in := Input{Record: ev.Record, Time: ev.Time, Tag: tag}
+
+	out.Group = n.groupName
+	if t := n.o.Group; t != nil {
+		if name, ok := n.render(s, t, &in, tag); ok {
+			out.Group = name
+		} else {
+			out.Fallback |= FallbackGroup
+		}
+	}
+
+	switch {
+	case n.o.Stream != nil:
+		if name, ok := n.render(s, n.o.Stream, &in, tag); ok {
+			out.Stream = name
+			break
+		}
+		out.Fallback |= FallbackStream
+		out.Stream = n.defaultStream(s, tag)
+	default:
+		out.Stream = n.defaultStream(s, tag)
+	}
+
+	if t := n.o.Index; t != nil {
+		in.Group, in.Stream = out.Group, out.Stream
+		if name, ok := n.render(s, t, &in, tag); ok {
+			out.Index = name
+		} else {
+			out.Fallback |= FallbackIndex
+			s.raw = append(AppendLambda(append(s.raw[:0], "cwl"...), out.Group), '-')
+			u := ev.Time.UTC()
+			y, m, d := u.Date()
+			s.raw = append2(append(append2(append(appendYear(s.raw, y), '.'), int(m)), '.'), d)
+			s.clean = SanitizeIndex(s.clean[:0], s.raw)
+			out.Index = s.str(s.clean)
+		}
+	}
+	return out
+}
+
+func (n *Namer) defaultStream(s *Scratch, tag string) string {
+	if n.streamName != "" {
+		return n.streamName
+	}
+	s.raw = append(append(s.raw[:0], n.o.StreamPrefix...), tag...)
+	s.clean = SanitizeStream(s.clean[:0], s.raw)
+	return s.str(s.clean)
+}
+
+// render renders, sanitizes and interns; on failure it counts and warns.
+func (n *Namer) render(s *Scratch, t *Template, in *Input, tag string) (string, bool) {
+	var miss int
+	s.raw, miss = t.render(s.raw[:0], in)
+	if miss < 0 {
+		s.clean = Sanitize(t.kind, s.clean[:0], s.raw)
+		if len(s.clean) > 0 {
+			return s.str(s.clean), true
+		}
+		miss = len(t.ops) // the "empty after sanitizing" slot
+	}
+	n.fallback(t, miss, in, tag)
+	return "", false
+}
+
+func (n *Namer) fallback(t *Template, miss int, in *Input, tag string) {
+	r := n.o.Report
+	if r == nil {
+		return
+	}
+	switch t.kind {
+	case Group:
+		r.Add(CounterFallbackGroup, 1)
+	case Stream:
+		r.Add(CounterFallbackStream, 1)
+	default:
+		r.Add(CounterFallbackIndex, 1)
+	}
+	w := &n.warns[t.kind][miss]
+	now := n.o.Now().UnixNano()
+	last := w.last.Load()
+	if last != 0 && now-last < int64(report.Interval) || !w.last.CompareAndSwap(last, now) {
+		w.suppressed.Add(1)
+		return
+	}
+	// Slow path: at most once per Interval per variable.
+	var why string
+	if miss == len(t.ops) {
+		why = "the rendered name " + fmt.Sprintf("%q", string(s0(in, t))) + " is empty once made valid"
+	} else {
+		why = n.describe(t, &t.ops[miss], in)
+	}
+	msg := fmt.Sprintf("%s %q: %s (tag %q); using %s", t.kind, t.src, why, tag, n.fallbackText(t.kind, in, tag))
+	if k := w.suppressed.Swap(0); k > 0 {
+		msg += fmt.Sprintf(" (%d more since the last message)", k)
+	}
+	r.Warnf("%s", msg)
+}
+
+// s0 renders t again (slow path, for the message).
+func s0(in *Input, t *Template) []byte {
+	b, _ := t.render(nil, in)
+	return b
+}
+
+// describe says why the value of o is missing.
+func (n *Namer) describe(t *Template, o *op, in *Input) string {
+	switch o.kind {
+	case opTagPart:
+		return fmt.Sprintf("%s: the tag has %d parts", o.src, strings.Count(in.Tag, ".")+1)
+	case opLogGroup:
+		return "$LOG_GROUP is empty: no log group (set log_group_name)"
+	case opLogStream:
+		return "$LOG_STREAM is empty"
+	case opKey:
+		v := event.Lookup(in.Record, o.path)
+		what := "is absent from the record"
+		switch v.Kind {
+		case event.Nil:
+			what = "is null"
+		case event.Map:
+			what = "is a map, not a value"
+		case event.Array:
+			what = "is an array, not a value"
+		case event.Missing:
+		default:
+			what = "has no text form"
+		}
+		return o.src + " " + what
+	}
+	return o.src + " is missing"
+}
+
+func (n *Namer) fallbackText(k Kind, in *Input, tag string) string {
+	switch k {
+	case Group:
+		if n.groupName == "" {
+			return "no log group (log_group_name is not set)"
+		}
+		return fmt.Sprintf("log_group_name %q", n.groupName)
+	case Stream:
+		if n.streamName != "" {
+			return fmt.Sprintf("log_stream_name %q", n.streamName)
+		}
+		return fmt.Sprintf("log_stream_prefix + tag %q", n.o.StreamPrefix+tag)
+	default:
+		return "the Lambda index name of the log group (cwl" + string(AppendLambda(nil, in.Group)) + "-%Y.%m.%d)"
+	}
+}

@@ -1,0 +1,140 @@
+package template
+
+import (
+	"time"
+
+	"github.com/cwos/cloudwatch-opensearch/internal/event"
+)
+
+// Input is what a template reads for one record.
+type Input struct {
+	Record []byte    // msgpack map
+	Time   time.Time // record time; rendered in UTC
+	Tag    string
+
+	// Index templates only: the final group and stream of the record. Empty counts as missing.
+	Group, Stream string
+}
+
+// Render appends the template rendered for in to dst. When a value is missing (absent key, null,
+// map, array, tag part out of range, empty $LOG_GROUP / $LOG_STREAM) it returns dst unchanged
+// and the variable as written (e.g. "$kubernetes['pod_name']"); missing is "" on success.
+// Render does not sanitize and does not allocate.
+func (t *Template) Render(dst []byte, in *Input) (out []byte, missing string) {
+	out, i := t.render(dst, in)
+	if i >= 0 {
+		return out, t.ops[i].src
+	}
+	return out, ""
+}
+
+// render returns the index of the op whose value was missing, or -1.
+func (t *Template) render(dst []byte, in *Input) ([]byte, int) {
+	start := len(dst)
+	var (
+		year, day, hour int
+		month           time.Month
+		haveTime        bool
+	)
+	for i := range t.ops {
+		o := &t.ops[i]
+		switch o.kind {
+		case opLit:
+			dst = append(dst, o.lit...)
+		case opKey:
+			v := event.Lookup(in.Record, o.path)
+			var ok bool
+			dst, ok = v.AppendText(dst)
+			if !ok {
+				return dst[:start], i
+			}
+		case opTag:
+			dst = append(dst, in.Tag...)
+		case opTagPart:
+			part, ok := tagPart(in.Tag, o.n)
+			if !ok {
+				return dst[:start], i
+			}
+			dst = append(dst, part...)
+		case opLogGroup, opLogStream:
+			name := in.Group
+			if o.kind == opLogStream {
+				name = in.Stream
+			}
+			if name == "" {
+				return dst[:start], i
+			}
+			dst = AppendLambda(dst, name)
+		default: // time
+			if !haveTime {
+				u := in.Time.UTC()
+				year, month, day = u.Date()
+				hour = u.Hour()
+				haveTime = true
+			}
+			switch o.kind {
+			case opYear:
+				dst = appendYear(dst, year)
+			case opMonth:
+				dst = append2(dst, int(month))
+			case opDay:
+				dst = append2(dst, day)
+			case opHour:
+				dst = append2(dst, hour)
+			}
+		}
+	}
+	return dst, -1
+}
+
+// tagPart returns the n-th '.'-separated part of tag.
+func tagPart(tag string, n int) (string, bool) {
+	start := 0
+	for i := 0; i <= len(tag); i++ {
+		if i == len(tag) || tag[i] == '.' {
+			if n == 0 {
+				return tag[start:i], true
+			}
+			n--
+			start = i + 1
+		}
+	}
+	return "", false
+}
+
+// AppendLambda appends name transformed the way the CloudWatch -> OpenSearch Lambda builds
+// index names from log groups: lowercased, '/' and '.' replaced by '-'. Non-ASCII letters are
+// left to the index sanitizer, which lowercases them too.
+func AppendLambda(dst []byte, name string) []byte {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c == '/' || c == '.':
+			c = '-'
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+func append2(dst []byte, v int) []byte {
+	return append(dst, byte('0'+v/10%10), byte('0'+v%10))
+}
+
+// appendYear writes at least four digits, as strftime's %Y does for years 0-9999.
+func appendYear(dst []byte, y int) []byte {
+	if y < 0 {
+		dst = append(dst, '-')
+		y = -y
+	}
+	var b [20]byte
+	i := len(b)
+	for y > 0 || i > len(b)-4 {
+		i--
+		b[i] = byte('0' + y%10)
+		y /= 10
+	}
+	return append(dst, b[i:]...)
+}

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"runtime/debug"
+	"strings"
+	"sync"
+
+	"github.com/cwos/cloudwatch-opensearch/internal/delivery"
+	"github.com/cwos/cloudwatch-opensearch/internal/report"
+)
+
+// flusher is what the exports drive: a *delivery.Instance, or a fake in tests.
+type flusher interface {
+	Flush(data []byte, tag string) int
+	Close()
+}
+
+// registry holds the live [OUTPUT] instances of the process by an integer id. Fluent Bit only
+// ever sees that id (through fluent-bit-go's context map), never a Go pointer. Every method
+// turns a panic into a log line and a return code, so a bug never takes Fluent Bit down.
+type registry struct {
+	w   io.Writer        // log output; nil = stderr
+	rep *report.Reporter // lines that belong to no instance
+
+	mu   sync.RWMutex
+	live map[int]*entry
+	next int // last id handed out; ids start at 1, so a missing context (0) is never valid
+	seq  int // instance number for log labels, in Init order since the last Register
+}
+
+type entry struct {
+	in  flusher
+	rep *report.Reporter // the instance's label, for panics caught here
+}
+
+func newRegistry(w io.Writer) *registry {
+	return &registry{w: w, rep: report.New("plugin", w), live: map[int]*entry{}}
+}
+
+// registered starts the instance numbering again when no instance is open (a hot reload calls
+// FLBPluginRegister again in the same process, since a Go .so is never unloaded).
+func (r *registry) registered() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.live) == 0 {
+		r.seq = 0
+	}
+}
+
+// init builds one instance named "cloudwatch_opensearch.N" and returns its id and FLB_OK, or
+// FLB_ERROR when build fails or panics (build has logged why; Fluent Bit then refuses to start).
+func (r *registry) init(build func(name string) (flusher, error)) (id, rc int) {
+	r.mu.Lock()
+	name := fmt.Sprintf("%s.%d", Name, r.seq)
+	r.seq++
+	r.mu.Unlock()
+	rep := report.New(name, r.w)
+	defer func() {
+		if p := recover(); p != nil {
+			logPanic(rep, "init", p)
+			id, rc = 0, delivery.Error
+		}
+	}()
+	in, err := build(name)
+	if err != nil || in == nil {
+		return 0, delivery.Error
+	}
+	r.mu.Lock()
+	r.next++
+	id = r.next
+	r.live[id] = &entry{in: in, rep: rep}
+	r.mu.Unlock()
+	return id, delivery.OK
+}
+
+func (r *registry) get(id int) *entry {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.live[id]
+}
+
+// flush hands one chunk to instance id. A panic returns FLB_RETRY: the chunk stays with Fluent
+// Bit. A flush for an unknown id (never initialized, or after exit) is an error in the caller.
+func (r *registry) flush(id int, data []byte, tag string) (rc int) {
+	e := r.get(id)
+	if e == nil {
+		r.rep.Limited("flush:unknown", report.Error,
+			"flush of a chunk with tag %q for an instance that is not open (context %d); Fluent Bit drops it", tag, id)
+		return delivery.Error
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			logPanic(e.rep, "flush", p)
+			rc = delivery.Retry
+		}
+	}()
+	return e.in.Flush(data, tag)
+}
+
+// flushWithoutContext answers the pre-context FLBPluginFlush, which cannot name its instance.
+func (r *registry) flushWithoutContext(tag string) int {
+	r.rep.Limited("flush:nocontext", report.Error,
+		"FLBPluginFlush called without an instance context (chunk with tag %q): this Fluent Bit is too old for this plugin; it drops the chunk", tag)
+	return delivery.Error
+}
+
+// exit closes instance id and forgets it. An unknown id (already closed) is not an error:
+// Fluent Bit may reach the exit path twice on a failed start.
+func (r *registry) exit(id int) int {
+	r.mu.Lock()
+	e := r.live[id]
+	delete(r.live, id)
+	r.mu.Unlock()
+	if e != nil {
+		r.close(e)
+	}
+	return delivery.OK
+}
+
+// exitAll closes every open instance, concurrently, since each waits up to its exit grace.
+func (r *registry) exitAll() int {
+	r.mu.Lock()
+	all := make([]*entry, 0, len(r.live))
+	for id, e := range r.live {
+		all = append(all, e)
+		delete(r.live, id)
+	}
+	r.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, e := range all {
+		wg.Go(func() { r.close(e) })
+	}
+	wg.Wait()
+	return delivery.OK
+}
+
+func (r *registry) close(e *entry) {
+	defer func() {
+		if p := recover(); p != nil {
+			logPanic(e.rep, "exit", p)
+		}
+	}()
+	e.in.Close()
+}
+
+// open returns how many instances are open.
+func (r *registry) open() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.live)
+}
+
+// logPanic prints a caught panic with its stack, rate-limited per call site so a panicking flush
+// under load cannot flood the log.
+func logPanic(rep *report.Reporter, where string, p any) {
+	stack := strings.TrimSpace(string(debug.Stack()))
+	rep.Limited("panic:"+where, report.Error, "%s: recovered from a panic (please report this bug): %v\n%s", where, p, stack)
+}
