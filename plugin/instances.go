@@ -24,10 +24,11 @@ type registry struct {
 	w   io.Writer        // log output; nil = stderr
 	rep *report.Reporter // lines that belong to no instance
 
-	mu   sync.RWMutex
-	live map[int]*entry
-	next int // last id handed out; ids start at 1, so a missing context (0) is never valid
-	seq  int // instance number for log labels, in Init order since the last Register
+	mu     sync.RWMutex
+	live   map[int]*entry
+	closed map[int]bool // ids that have exited; one per instance ever closed
+	next   int          // last id handed out; ids start at 1, so a missing context (0) is never valid
+	seq    int          // instance number for log labels, in Init order since the last Register
 }
 
 type entry struct {
@@ -36,7 +37,7 @@ type entry struct {
 }
 
 func newRegistry(w io.Writer) *registry {
-	return &registry{w: w, rep: report.New("plugin", w), live: map[int]*entry{}}
+	return &registry{w: w, rep: report.New("plugin", w), live: map[int]*entry{}, closed: map[int]bool{}}
 }
 
 // registered starts the instance numbering again when no instance is open (a hot reload calls
@@ -75,19 +76,27 @@ func (r *registry) init(build func(name string) (flusher, error)) (id, rc int) {
 	return id, delivery.OK
 }
 
-func (r *registry) get(id int) *entry {
+// get returns the open instance id, or nil and whether id has exited.
+func (r *registry) get(id int) (e *entry, closed bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return r.live[id]
+	e = r.live[id]
+	return e, e == nil && r.closed[id]
 }
 
 // flush hands one chunk to instance id. A panic returns FLB_RETRY: the chunk stays with Fluent
-// Bit. A flush for an unknown id (never initialized, or after exit) is an error in the caller.
+// Bit. So does a flush racing with the instance's exit (as delivery answers while closing); a
+// flush for an id that never existed is a caller bug, answered with FLB_ERROR.
 func (r *registry) flush(id int, data []byte, tag string) (rc int) {
-	e := r.get(id)
+	e, closed := r.get(id)
+	if closed {
+		r.rep.Limited("flush:closed", report.Warn,
+			"flush of a chunk with tag %q after its instance exited (context %d); Fluent Bit keeps it for a retry", tag, id)
+		return delivery.Retry
+	}
 	if e == nil {
 		r.rep.Limited("flush:unknown", report.Error,
-			"flush of a chunk with tag %q for an instance that is not open (context %d); Fluent Bit drops it", tag, id)
+			"flush of a chunk with tag %q for an instance that was never initialized (context %d); Fluent Bit drops it", tag, id)
 		return delivery.Error
 	}
 	defer func() {
@@ -111,7 +120,10 @@ func (r *registry) flushWithoutContext(tag string) int {
 func (r *registry) exit(id int) int {
 	r.mu.Lock()
 	e := r.live[id]
-	delete(r.live, id)
+	if e != nil {
+		delete(r.live, id)
+		r.closed[id] = true
+	}
 	r.mu.Unlock()
 	if e != nil {
 		r.close(e)
@@ -126,6 +138,7 @@ func (r *registry) exitAll() int {
 	for id, e := range r.live {
 		all = append(all, e)
 		delete(r.live, id)
+		r.closed[id] = true
 	}
 	r.mu.Unlock()
 	var wg sync.WaitGroup

@@ -165,7 +165,7 @@ func TestUnknownContexts(t *testing.T) {
 			t.Fatalf("exit(%d) rc=%d", id, rc)
 		}
 	}
-	if !strings.Contains(log.String(), "not open (context 0)") {
+	if !strings.Contains(log.String(), "never initialized (context 0)") {
 		t.Fatalf("log: %s", log)
 	}
 	if rc := r.flushWithoutContext("old.api"); rc != delivery.Error {
@@ -189,8 +189,11 @@ func TestExitClosesOnceAndForgets(t *testing.T) {
 	if a.closes.Load() != 1 || b.closes.Load() != 0 {
 		t.Fatalf("closes a=%d b=%d", a.closes.Load(), b.closes.Load())
 	}
-	if rc := r.flush(idA, nil, "t"); rc != delivery.Error {
-		t.Fatalf("flush after exit rc=%d", rc)
+	if rc := r.flush(idA, nil, "t"); rc != delivery.Retry {
+		t.Fatalf("flush after exit rc=%d, want %d (the chunk is kept)", rc, delivery.Retry)
+	}
+	if a.flushes.Load() != 0 {
+		t.Fatalf("a flush reached the instance after its exit")
 	}
 	if rc := r.flush(idB, nil, "t"); rc != delivery.OK {
 		t.Fatalf("other instance rc=%d", rc)
@@ -199,6 +202,9 @@ func TestExitClosesOnceAndForgets(t *testing.T) {
 	r.exitAll()
 	if b.closes.Load() != 1 || r.open() != 0 {
 		t.Fatalf("closes b=%d open=%d", b.closes.Load(), r.open())
+	}
+	if rc := r.flush(idB, nil, "t"); rc != delivery.Retry {
+		t.Fatalf("flush after exitAll rc=%d", rc)
 	}
 }
 
@@ -238,7 +244,7 @@ func TestConcurrentFlushAndExit(t *testing.T) {
 				}
 				wasExited := exited.Load()
 				rc := r.flush(idA, nil, fmt.Sprint(g))
-				if wasExited && rc != delivery.Error {
+				if wasExited && rc != delivery.Retry {
 					afterExit.Add(1)
 				}
 				if rc := r.flush(idB, nil, "b"); rc != delivery.OK {

@@ -38,12 +38,11 @@ func Decode(chunk []byte, dst []Event) ([]Event, Stats) {
 		}
 	}
 	for off := 0; off < len(chunk); {
-		end, p := skip(chunk, off)
-		if p != 0 {
-			bad(p, end)
+		ev, end, marker, p, at := decodeEvent(chunk, off)
+		if end < 0 { // unreadable: where the next event starts is unknown
+			bad(p, at)
 			break
 		}
-		ev, marker, p, at := decodeEvent(chunk, off)
 		switch {
 		case p != 0:
 			bad(p, at)
@@ -58,39 +57,52 @@ func Decode(chunk []byte, dst []Event) ([]Event, Stats) {
 	return dst, st
 }
 
-// decodeEvent reads the complete event at chunk[off:] (skip has checked its extent).
-func decodeEvent(b []byte, off int) (ev Event, marker bool, p problem, at int) {
-	h, _ := readHead(b, off)
-	if h.kind != Array {
-		return ev, false, probEventNotArray, off
+// decodeEvent reads the event at b[off:] and returns the offset after it. A problem with a
+// non-negative end means the event is skipped but the next one can be read; end < 0 means the
+// bytes cannot be read. The usual shape is read in one pass: each part is skipped only once.
+func decodeEvent(b []byte, off int) (ev Event, end int, marker bool, p problem, at int) {
+	h, p := readHead(b, off)
+	if p != 0 {
+		return ev, -1, false, p, off
 	}
-	if h.count != 2 {
-		return ev, false, probEventSize, off
+	if h.kind != Array || h.count != 2 {
+		end, p := skip(b, off)
+		if p != 0 {
+			return ev, -1, false, p, end
+		}
+		if h.kind != Array {
+			return ev, end, false, probEventNotArray, off
+		}
+		return ev, end, false, probEventSize, off
 	}
 	tsOff := h.next
-	recOff, _ := skip(b, tsOff)
-	th, _ := readHead(b, tsOff)
-	if th.kind == Array { // v2 header [ts, meta]; meta is not needed
+	recOff, p := skip(b, tsOff)
+	if p != 0 {
+		return ev, -1, false, p, recOff
+	}
+	end, p = skip(b, recOff)
+	if p != 0 {
+		return ev, -1, false, p, end
+	}
+	if th, _ := readHead(b, tsOff); th.kind == Array { // v2 header [ts, meta]; meta is not needed
 		if th.count < 1 {
-			return ev, false, probHeaderSize, tsOff
+			return ev, end, false, probHeaderSize, tsOff
 		}
 		tsOff = th.next
 	}
 	sec, nsec, ok := timestamp(b, tsOff)
 	if !ok {
-		return ev, false, probBadTime, tsOff
+		return ev, end, false, probBadTime, tsOff
 	}
 	if sec == groupStartSec || sec == groupEndSec {
-		return ev, true, 0, 0
+		return ev, end, true, 0, 0
 	}
-	rh, _ := readHead(b, recOff)
-	if rh.kind != Map {
-		return ev, false, probRecordNotMap, recOff
+	if b[recOff]&0xf0 != 0x80 && b[recOff] != 0xde && b[recOff] != 0xdf {
+		return ev, end, false, probRecordNotMap, recOff
 	}
-	end, _ := skip(b, recOff)
 	ev.Time = time.Unix(sec, nsec).UTC()
 	ev.Record = b[recOff:end:end]
-	return ev, false, 0, 0
+	return ev, end, false, 0, 0
 }
 
 // timestamp reads an event time. Negative integers -1 and -2 (and floats -1.0, -2.0) are the

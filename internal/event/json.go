@@ -38,7 +38,8 @@ const linearPairs = 16
 // *MalformedError and dst unchanged.
 func AppendJSON(dst, value []byte) ([]byte, error) {
 	var small [32]pair
-	e := jsonEnc{src: value, pairs: small[:0]}
+	var sc *scratch
+	e := jsonEnc{src: value, pairs: small[:0], sc: &sc}
 	start := len(dst)
 	out, end, p := e.value(dst, 0, 0)
 	e.release()
@@ -57,7 +58,8 @@ func AppendJSON(dst, value []byte) ([]byte, error) {
 // number of fields written; when n is 0 nothing is appended.
 func AppendFields(dst, record []byte, skip []string) ([]byte, int, error) {
 	var small [32]pair
-	e := jsonEnc{src: record, pairs: small[:0], skip: skip}
+	var sc *scratch
+	e := jsonEnc{src: record, pairs: small[:0], sc: &sc}
 	start := len(dst)
 	h, p := readHead(record, 0)
 	end, n := 0, 0
@@ -66,7 +68,7 @@ func AppendFields(dst, record []byte, skip []string) ([]byte, int, error) {
 		p = probNotMap
 	}
 	if p == 0 {
-		out, end, n, p = e.fields(dst, h, 1)
+		out, end, n, p = e.fields(dst, h, 1, skip)
 		if p == 0 && end != len(record) {
 			p = probTrailing
 		}
@@ -100,10 +102,10 @@ type pair struct {
 
 type jsonEnc struct {
 	src   []byte
-	skip  []string
-	pairs []pair  // the pairs of every map being written, outermost map first
-	table []int32 // hash indexes of big maps being written, stacked the same way
-	sc    *scratch
+	pairs []pair    // the pairs of every map being written, outermost map first
+	table []int32   // hash indexes of big maps being written, stacked the same way
+	sc    **scratch // pooled memory once the stack arrays run out; behind a pointer so escape
+	// analysis does not see e's own fields flowing to the pool
 }
 
 // more makes room for n more pairs and tab more table slots, moving to pooled memory when the
@@ -113,10 +115,11 @@ func (e *jsonEnc) more(n, tab int) {
 	if len(e.pairs)+n <= cap(e.pairs) && len(e.table)+tab <= cap(e.table) {
 		return
 	}
-	if e.sc == nil {
-		e.sc = scratchPool.Get().(*scratch)
+	sc := *e.sc
+	if sc == nil {
+		sc = scratchPool.Get().(*scratch)
+		*e.sc = sc
 	}
-	sc := e.sc
 	if need := len(e.pairs) + n; need > cap(e.pairs) {
 		np := sc.pairs[:0]
 		if cap(np) < need {
@@ -136,15 +139,30 @@ func (e *jsonEnc) more(n, tab int) {
 }
 
 func (e *jsonEnc) release() {
-	if e.sc != nil {
-		scratchPool.Put(e.sc)
-		e.sc = nil
+	if sc := *e.sc; sc != nil {
+		scratchPool.Put(sc)
+		*e.sc = nil
 	}
 }
 
 // value writes the value at src[i:] and returns the offset after it, or where it failed.
 func (e *jsonEnc) value(dst []byte, i, depth int) ([]byte, int, problem) {
 	b := e.src
+	if i < len(b) { // the common formats, without building a head
+		c := b[i]
+		switch {
+		case c <= 0x7f:
+			return strconv.AppendUint(dst, uint64(c), 10), i + 1, 0
+		case c >= 0xa0 && c <= 0xbf:
+			if n := i + 1 + int(c&0x1f); n <= len(b) {
+				return appendString(dst, b[i+1:n]), n, 0
+			}
+		case c == 0xd9 && i+1 < len(b):
+			if n := i + 2 + int(b[i+1]); n <= len(b) {
+				return appendString(dst, b[i+2:n]), n, 0
+			}
+		}
+	}
 	h, p := readHead(b, i)
 	if p != 0 {
 		return dst, i, p
@@ -188,7 +206,7 @@ func (e *jsonEnc) value(dst []byte, i, depth int) ([]byte, int, problem) {
 			return dst, i, probTooDeep
 		}
 		dst = append(dst, '{')
-		dst, j, _, p := e.fields(dst, h, depth+1)
+		dst, j, _, p := e.fields(dst, h, depth+1, nil)
 		if p != 0 {
 			return dst, j, p
 		}
@@ -197,11 +215,11 @@ func (e *jsonEnc) value(dst []byte, i, depth int) ([]byte, int, problem) {
 	return dst, h.next, 0
 }
 
-// fields writes the pairs of the map h as `"k":v,...` and returns the offset after the map and
-// the number of pairs written. Each pair is written with a trailing comma; a pair whose key
+// fields writes the pairs of the map h as `"k":v,...`, leaving out keys in skipKeys, and returns
+// the offset after the map and the number of pairs written. Each pair is written with a trailing comma; a pair whose key
 // comes again later is marked dead and cut out at the end in one pass, so even a map made of
 // repeated keys costs linear time.
-func (e *jsonEnc) fields(dst []byte, h head, depth int) ([]byte, int, int, problem) {
+func (e *jsonEnc) fields(dst []byte, h head, depth int, skipKeys []string) ([]byte, int, int, problem) {
 	b := e.src
 	base, tbase := len(e.pairs), len(e.table)
 	var tab []int32
@@ -220,7 +238,7 @@ func (e *jsonEnc) fields(dst []byte, h head, depth int) ([]byte, int, int, probl
 			return dst, j, 0, p
 		}
 		keyEnd := len(dst)
-		if e.skipped(dst[start+1 : keyEnd-1]) {
+		if skipKeys != nil && skipped(skipKeys, dst[start+1:keyEnd-1]) {
 			dst = dst[:start]
 			if j, p = skip(b, j); p != 0 {
 				return dst, j, 0, p
@@ -284,8 +302,8 @@ func (e *jsonEnc) fields(dst []byte, h head, depth int) ([]byte, int, int, probl
 	return dst, j, n, 0
 }
 
-func (e *jsonEnc) skipped(key []byte) bool {
-	for _, s := range e.skip {
+func skipped(keys []string, key []byte) bool {
+	for _, s := range keys {
 		if string(key) == s {
 			return true
 		}
@@ -296,6 +314,11 @@ func (e *jsonEnc) skipped(key []byte) bool {
 // key writes the map key at src[i:] as a JSON string.
 func (e *jsonEnc) key(dst []byte, i, depth int) ([]byte, int, problem) {
 	b := e.src
+	if i < len(b) && b[i] >= 0xa0 && b[i] <= 0xbf { // fixstr: nearly every key
+		if n := i + 1 + int(b[i]&0x1f); n <= len(b) {
+			return appendString(dst, b[i+1:n]), n, 0
+		}
+	}
 	h, p := readHead(b, i)
 	if p != 0 {
 		return dst, i, p

@@ -203,41 +203,50 @@ func container(b []byte, i int, k Kind, n, hl int) (head, problem) {
 	return head{kind: k, count: n, data: i + hl, next: i + hl}, 0
 }
 
-// skip returns the offset after the complete value at b[i:]. It walks nested values with a
-// counter instead of recursion, so any nesting depth is safe.
+// skip returns the offset after the complete value at b[i:], or where it could not be read. It
+// walks nested values with a counter instead of recursion, so any nesting depth is safe. The
+// formats that fill most records (small ints, short strings, str8, small maps and arrays) are
+// decoded inline.
 func skip(b []byte, i int) (int, problem) {
 	pending := 1
 	for pending > 0 {
-		if i < len(b) {
-			// Fast path for the one-byte scalars and short strings that fill most records.
-			c := b[i]
-			if c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3 {
-				i++
-				pending--
-				continue
-			}
-			if c >= 0xa0 && c <= 0xbf {
-				n := i + 1 + int(c&0x1f)
-				if n > len(b) {
-					return i, probTruncated
-				}
-				i = n
-				pending--
-				continue
-			}
+		if i >= len(b) {
+			return i, probTruncated
 		}
-		h, p := readHead(b, i)
-		if p != 0 {
-			return i, p
+		switch c := b[i]; {
+		case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
+			i++
+		case c <= 0x8f:
+			pending += 2 * int(c&0x0f)
+			i++
+		case c <= 0x9f:
+			pending += int(c & 0x0f)
+			i++
+		case c <= 0xbf:
+			n := i + 1 + int(c&0x1f)
+			if n > len(b) {
+				return i, probTruncated
+			}
+			i = n
+		case c == 0xd9:
+			if i+1 >= len(b) || i+2+int(b[i+1]) > len(b) {
+				return i, probTruncated
+			}
+			i += 2 + int(b[i+1])
+		default:
+			h, p := readHead(b, i)
+			if p != 0 {
+				return i, p
+			}
+			switch h.kind {
+			case Array:
+				pending += h.count
+			case Map:
+				pending += 2 * h.count
+			}
+			i = h.next
 		}
 		pending--
-		switch h.kind {
-		case Array:
-			pending += h.count
-		case Map:
-			pending += 2 * h.count
-		}
-		i = h.next
 	}
 	return i, 0
 }

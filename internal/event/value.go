@@ -111,15 +111,26 @@ func Lookup(record []byte, path []PathElem) Value {
 		}
 		j, found := h.next, -1
 		for k := 0; k < h.count; k++ {
-			kh, p := readHead(record, j)
-			if p != 0 {
-				return Value{}
+			ks, ke := -1, -1                                               // the key's text, if it is a str or bin
+			if j < len(record) && record[j] >= 0xa0 && record[j] <= 0xbf { // fixstr
+				ks, ke = j+1, j+1+int(record[j]&0x1f)
+				if ke > len(record) {
+					return Value{}
+				}
+				j = ke
+			} else {
+				kh, p := readHead(record, j)
+				if p != 0 {
+					return Value{}
+				}
+				if kh.kind == String || kh.kind == Binary {
+					ks, ke, j = kh.data, kh.next, kh.next
+				} else if j, p = skip(record, j); p != 0 {
+					return Value{}
+				}
 			}
-			if (kh.kind == String || kh.kind == Binary) && string(record[kh.data:kh.next]) == pe.Key {
-				j = kh.next
+			if ks >= 0 && ke-ks == len(pe.Key) && string(record[ks:ke]) == pe.Key {
 				found = j
-			} else if j, p = skip(record, j); p != 0 {
-				return Value{}
 			}
 			if j, p = skip(record, j); p != 0 {
 				return Value{}

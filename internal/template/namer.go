@@ -92,6 +92,10 @@ type Names struct {
 	Fallback             Fallback
 }
 
+// LambdaIndex is the default index template: the names the CloudWatch -> OpenSearch Lambda
+// (LogsToElasticsearch) wrote, byte for byte, so cwl-* index patterns and ISM policies keep working.
+const LambdaIndex = "cwl$LOG_GROUP-%Y.%m.%d"
+
 // InternLimit bounds a Scratch's intern table; it is emptied when it grows past this.
 const InternLimit = 4096
 
@@ -100,6 +104,10 @@ const InternLimit = 4096
 type Scratch struct {
 	raw, clean []byte
 	intern     map[string]string
+
+	// The last prefix + tag stream: every record of a flush has the same tag.
+	streamOf          *Namer
+	streamTag, stream string
 }
 
 // str returns b as a string, the same string for equal bytes while the table is not reset.
@@ -167,9 +175,14 @@ func (n *Namer) defaultStream(s *Scratch, tag string) string {
 	if n.streamName != "" {
 		return n.streamName
 	}
+	if s.streamOf == n && s.streamTag == tag { // one flush is one tag
+		return s.stream
+	}
 	s.raw = append(append(s.raw[:0], n.o.StreamPrefix...), tag...)
 	s.clean = SanitizeStream(s.clean[:0], s.raw)
-	return s.str(s.clean)
+	s.stream = s.str(s.clean)
+	s.streamOf, s.streamTag = n, tag
+	return s.stream
 }
 
 // render renders, sanitizes and interns; on failure it counts and warns.
@@ -214,7 +227,7 @@ func (n *Namer) fallback(t *Template, miss int, in *Input, tag string) {
 	} else {
 		why = n.describe(t, &t.ops[miss], in)
 	}
-	msg := fmt.Sprintf("%s %q: %s (tag %q); using %s", t.kind, t.src, why, tag, n.fallbackText(t.kind, in, tag))
+	msg := fmt.Sprintf("%s %q: %s; tag %q; using %s", t.kind, t.src, why, tag, n.fallbackText(t.kind, in, tag))
 	if k := w.suppressed.Swap(0); k > 0 {
 		msg += fmt.Sprintf(" (%d more since the last message)", k)
 	}
@@ -237,6 +250,15 @@ func (n *Namer) describe(t *Template, o *op, in *Input) string {
 	case opLogStream:
 		return "$LOG_STREAM is empty"
 	case opKey:
+		for i := 1; i < len(o.path); i++ {
+			switch v := event.Lookup(in.Record, o.path[:i]); v.Kind {
+			case event.Missing:
+				return fmt.Sprintf("%s is absent from the record (it has no %s)", o.src, pathText(o.path[:i]))
+			case event.Map, event.Array:
+			default:
+				return fmt.Sprintf("%s is absent from the record (%s is %s, not a map)", o.src, pathText(o.path[:i]), kindText(v.Kind))
+			}
+		}
 		v := event.Lookup(in.Record, o.path)
 		what := "is absent from the record"
 		switch v.Kind {
@@ -270,4 +292,38 @@ func (n *Namer) fallbackText(k Kind, in *Input, tag string) string {
 	default:
 		return "the Lambda index name of the log group (cwl" + string(AppendLambda(nil, in.Group)) + "-%Y.%m.%d)"
 	}
+}
+
+// pathText writes a path the way the record accessor does: kubernetes['labels'][0].
+func pathText(path []event.PathElem) string {
+	var b strings.Builder
+	for i, e := range path {
+		switch {
+		case i == 0:
+			b.WriteString(e.Key)
+		case e.IsIndex:
+			fmt.Fprintf(&b, "[%d]", e.Index)
+		default:
+			fmt.Fprintf(&b, "['%s']", e.Key)
+		}
+	}
+	return b.String()
+}
+
+func kindText(k event.Kind) string {
+	switch k {
+	case event.Nil:
+		return "null"
+	case event.Bool:
+		return "a boolean"
+	case event.Int, event.Uint:
+		return "an integer"
+	case event.Float:
+		return "a number"
+	case event.String:
+		return "a string"
+	case event.Binary:
+		return "binary"
+	}
+	return "an extension value"
 }

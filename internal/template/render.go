@@ -2,6 +2,7 @@ package template
 
 import (
 	"time"
+	"unsafe"
 
 	"github.com/cwos/cloudwatch-opensearch/internal/event"
 )
@@ -14,6 +15,27 @@ type Input struct {
 
 	// Index templates only: the final group and stream of the record. Empty counts as missing.
 	Group, Stream string
+
+	// The last top-level value looked up for a nested path: "$k['a'].$k['b']" and the three
+	// templates of one record scan the record map once for k, not once per variable.
+	parentKey string
+	parent    event.Value
+	parentOf  *byte // the record the parent belongs to, so a reused Input never reads a stale one
+}
+
+// lookup finds path in the record, reusing the parent map of the previous nested lookup.
+func (in *Input) lookup(path []event.PathElem) event.Value {
+	if len(path) == 1 {
+		return event.Lookup(in.Record, path)
+	}
+	if rec := unsafe.SliceData(in.Record); in.parentOf != rec || in.parentKey != path[0].Key || rec == nil {
+		in.parent = event.Lookup(in.Record, path[:1])
+		in.parentKey, in.parentOf = path[0].Key, rec
+	}
+	if in.parent.Kind != event.Map && in.parent.Kind != event.Array {
+		return event.Value{}
+	}
+	return event.Lookup(in.parent.Raw, path[1:])
 }
 
 // Render appends the template rendered for in to dst. When a value is missing (absent key, null,
@@ -42,7 +64,7 @@ func (t *Template) render(dst []byte, in *Input) ([]byte, int) {
 		case opLit:
 			dst = append(dst, o.lit...)
 		case opKey:
-			v := event.Lookup(in.Record, o.path)
+			v := in.lookup(o.path)
 			var ok bool
 			dst, ok = v.AppendText(dst)
 			if !ok {

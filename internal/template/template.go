@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/cwos/cloudwatch-opensearch/internal/event"
@@ -82,6 +83,13 @@ type Template struct {
 	usesTime bool
 	group    bool // uses $LOG_GROUP
 	stream   bool // uses $LOG_STREAM
+	lits     []litSpan
+}
+
+// litSpan is literal text and the byte offset in src where it was written.
+type litSpan struct {
+	at   int
+	text string
 }
 
 // Source returns the text the template was compiled from.
@@ -203,6 +211,7 @@ func (p *parser) parse() (*Template, error) {
 				k = opHour
 			case '%':
 				p.lit.WriteByte('%')
+				p.t.lits = append(p.t.lits, litSpan{at: i, text: "%"})
 				i += 2
 				continue
 			default:
@@ -219,6 +228,7 @@ func (p *parser) parse() (*Template, error) {
 			}
 			if n == 0 { // literal '$'
 				p.lit.WriteByte('$')
+				p.t.lits = append(p.t.lits, litSpan{at: i, text: "$"})
 				i++
 				continue
 			}
@@ -230,6 +240,7 @@ func (p *parser) parse() (*Template, error) {
 				j++
 			}
 			p.lit.WriteString(s[i:j])
+			p.t.lits = append(p.t.lits, litSpan{at: i, text: s[i:j]})
 			i = j
 		}
 	}
@@ -381,4 +392,54 @@ func (p *parser) subscripts(at int) ([]event.PathElem, int, error) {
 		}
 	}
 	return out, i, nil
+}
+
+// Notes lists the literal characters of the template that its destination's sanitizer will
+// change, each once, with its column, so a user sees the real name before deploying:
+//
+//	column 23: " " becomes "-" (a log group name allows only A-Z a-z 0-9 . - _ / #)
+func (t *Template) Notes() []string {
+	var out []string
+	seen := map[rune]bool{}
+	for _, l := range t.lits {
+		for off, r := range l.text {
+			at := l.at + off
+			if seen[r] {
+				continue
+			}
+			col := utf8.RuneCountInString(t.src[:at]) + 1
+			note := ""
+			switch t.kind {
+			case Group:
+				if r >= utf8.RuneSelf || !groupChar(byte(r)) {
+					note = fmt.Sprintf("%q becomes \"-\" (a log group name allows only A-Z a-z 0-9 . - _ / #)", string(r))
+				}
+			case Stream:
+				if r == ':' || r == '*' || r == utf8.RuneError {
+					note = fmt.Sprintf("%q becomes \"-\" (a log stream name cannot contain : or *)", string(r))
+				}
+			case Index:
+				switch {
+				case r == utf8.RuneError || indexForbidden(r):
+					note = fmt.Sprintf("%q becomes \"-\" (an index name cannot contain \\ / * ? \" < > | , # : or spaces)", string(r))
+				case unicode.ToLower(r) != r:
+					note = fmt.Sprintf("%q becomes %q (index names are lowercase)", string(r), string(unicode.ToLower(r)))
+				}
+			}
+			if note == "" {
+				continue
+			}
+			if r == '$' {
+				note += "; a \"$\" not followed by a key, TAG or ( is literal text"
+			}
+			seen[r] = true
+			out = append(out, fmt.Sprintf("column %d: %s", col, note))
+		}
+	}
+	if t.kind == Index && len(t.ops) > 0 && t.ops[0].kind == opLit {
+		if c := t.ops[0].lit[0]; c == '-' || c == '_' || c == '+' {
+			out = append(out, fmt.Sprintf("column 1: a leading %q is removed (index names cannot start with - _ +)", string(c)))
+		}
+	}
+	return out
 }

@@ -201,3 +201,37 @@ func TestKindString(t *testing.T) {
 		t.Error("Kind.String")
 	}
 }
+
+func TestNotes(t *testing.T) {
+	for _, tc := range []struct {
+		src  string
+		kind Kind
+		want []string
+	}{
+		{seedTemplate, Group, nil},
+		{LambdaIndex, Index, nil},
+		{"/aws/my app/$x/ns:$y 100%%", Group, []string{
+			`column 8: " " becomes "-" (a log group name allows only A-Z a-z 0-9 . - _ / #)`,
+			`column 18: ":" becomes "-" (a log group name allows only A-Z a-z 0-9 . - _ / #)`,
+			`column 25: "%" becomes "-" (a log group name allows only A-Z a-z 0-9 . - _ / #)`,
+		}},
+		{"cost-$-é", Group, []string{
+			`column 6: "$" becomes "-" (a log group name allows only A-Z a-z 0-9 . - _ / #); a "$" not followed by a key, TAG or ( is literal text`,
+			`column 8: "é" becomes "-" (a log group name allows only A-Z a-z 0-9 . - _ / #)`,
+		}},
+		{"$TAG:*x", Stream, []string{
+			`column 5: ":" becomes "-" (a log stream name cannot contain : or *)`,
+			`column 6: "*" becomes "-" (a log stream name cannot contain : or *)`,
+		}},
+		{"_Logs $x-%Y", Index, []string{
+			`column 2: "L" becomes "l" (index names are lowercase)`,
+			`column 6: " " becomes "-" (an index name cannot contain \ / * ? " < > | , # : or spaces)`,
+			`column 1: a leading "_" is removed (index names cannot start with - _ +)`,
+		}},
+	} {
+		got := MustCompile(tc.src, tc.kind).Notes()
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("Notes(%q)\n got %q\nwant %q", tc.src, got, tc.want)
+		}
+	}
+}

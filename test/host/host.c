@@ -148,8 +148,8 @@ struct instance {
     struct prop *props;
     int nprops;
     struct flb_plugin_proxy_context *context; /* calloc'd per instance, freed after exit */
-    void *remote_context;                     /* kept to pass again on a repeated exit */
-    int exited;
+    void *remote_context;                     /* context->remote_context after init */
+    atomic_int exited;
 };
 
 struct chunk {
@@ -596,6 +596,9 @@ static void exit_instance(struct instance *in)
 {
     double t0 = now_ms();
     int ret = 0;
+    /* From here on nothing of this instance is flushed again (a background flush that gets
+     * FLB_RETRY stops resending), as Fluent Bit stops its workers before the exit callback. */
+    atomic_store(&in->exited, 1);
     if (host.pre_exit) {
         host.pre_exit(0);
     }
@@ -610,7 +613,6 @@ static void exit_instance(struct instance *in)
         free(in->context);
         in->context = NULL;
     }
-    in->exited = 1;
     say("exit %s rc=%d ms=%.0f", in->name, ret, now_ms() - t0);
 }
 
@@ -618,7 +620,7 @@ static void shutdown_all(void)
 {
     int i;
     for (i = 0; i < host.ninstances; i++) {
-        if (!host.instances[i].exited) {
+        if (!atomic_load(&host.instances[i].exited)) {
             exit_instance(&host.instances[i]);
         }
     }
@@ -692,7 +694,8 @@ static int flush_once(struct instance *in, const struct chunk *c, const char *ta
     memcpy(buf, tag, tag_len);
     buf[tag_len] = '\0';
     if (host.plugin->cb_flush_ctx) {
-        ret = host.plugin->cb_flush_ctx(in->context->remote_context, data, c->size, buf);
+        /* ctx->remote_context: what FLBPluginSetContext stored in this instance's context */
+        ret = host.plugin->cb_flush_ctx(in->remote_context, data, c->size, buf);
     }
     else {
         ret = host.plugin->cb_flush(data, c->size, buf);
@@ -719,7 +722,9 @@ static int flush_with_retries(struct instance *in, const struct chunk *c, const 
     int ret;
     for (*tries = 1;; (*tries)++) {
         ret = flush_once(in, c, tag);
-        if (ret != FLB_RETRY || *tries > host.max_retries) {
+        /* Fluent Bit flushes nothing of an instance after its exit callback: a background
+         * flush still retrying when the script exits the instance stops here. */
+        if (ret != FLB_RETRY || *tries > host.max_retries || atomic_load(&in->exited)) {
             return ret;
         }
         sleep_ms(host.retry_delay_ms);
@@ -748,7 +753,7 @@ static void pre_run(void)
 
 static void check_open(struct instance *in)
 {
-    if (in->exited) {
+    if (atomic_load(&in->exited)) {
         die("instance %s has exited: Fluent Bit does not flush it any more", in->name);
     }
 }
