@@ -411,3 +411,47 @@ func FuzzRecordFromJSON(f *testing.F) {
 		}
 	})
 }
+
+func TestGoPluginFormExample(t *testing.T) {
+	seedEnv(t)
+	code, out, errOut := runCLI(t, "", "render", "--config", "../../examples/go-plugin-form.conf", "--tag", "kube.x",
+		"--record", `{"kubernetes":{"namespace_name":"aws-awssdk","pod_name":"iam-dev-7c9d8b6f5-x2x9k"}}`)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	equalLines(t, "render", out, []string{
+		`{"log_group":"/aws/containerinsights/bys-dev-eks-main/aws-awssdk/iam-dev-7c9d8b6f5-x2x9k","log_stream":"ip-10-0-1-23-kube.x","index":null,"fallback":[]}`,
+	})
+	if code, out, _ := runCLI(t, "", "check", "--config", "../../examples/go-plugin-form.conf"); code != 0 || !strings.HasSuffix(out, "1 output, 0 errors, 0 warnings\n") {
+		t.Errorf("check: exit %d\n%s", code, out)
+	}
+}
+
+// TestDocsShowRealOutput: every rendered line in docs/names.md is what cwos prints today.
+func TestDocsShowRealOutput(t *testing.T) {
+	seedEnv(t)
+	doc, err := os.ReadFile("../../docs/names.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, l := range lines(string(doc)) {
+		if strings.HasPrefix(l, `{"log_group"`) {
+			want = append(want, l)
+		}
+	}
+	var got []string
+	for _, args := range [][]string{
+		{"render", "--config", "../../examples/go-plugin-form.conf", "--tag", "kube.x",
+			"--record", `{"kubernetes":{"namespace_name":"aws-awssdk","pod_name":"iam-dev-7c9d8b6f5-x2x9k"}}`},
+		{"render", "--config", "../../examples/fluent-bit.conf", "--tag", "kube.x", "--time", "2023-02-22T01:00:00Z",
+			"--record", `{"kubernetes":{"namespace_name":"aws-awssdk","container_name":"iam-dev"}}`},
+		{"render", "--config", "../../examples/fluent-bit.yaml", "--records", "../../examples/records.jsonl", "--tag", exampleTag, "--time", "2023-02-22T01:00:00Z"},
+	} {
+		_, out, _ := runCLI(t, "", args...)
+		got = append(got, lines(out)...)
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("docs/names.md shows\n%s\ncwos prints\n%s", strings.Join(want, "\n"), strings.Join(got, "\n"))
+	}
+}

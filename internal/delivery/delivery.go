@@ -11,7 +11,6 @@ import (
 	"io"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/cwos/cloudwatch-opensearch/internal/config"
@@ -59,8 +58,9 @@ type Instance struct {
 
 	base    context.Context // cancelled when the exit grace runs out
 	cancel  context.CancelFunc
+	mu      sync.Mutex // guards closing
+	closing bool
 	flights sync.WaitGroup
-	closing atomic.Bool
 	closed  sync.Once
 }
 
@@ -154,10 +154,14 @@ type flushState struct {
 
 // Flush delivers one chunk and returns OK, Retry or Error. data and tag are not kept.
 func (in *Instance) Flush(data []byte, tag string) int {
-	if in.closing.Load() {
+	// Add under the lock that Close takes to set closing, so no Add races the final Wait.
+	in.mu.Lock()
+	if in.closing {
+		in.mu.Unlock()
 		return Retry
 	}
 	in.flights.Add(1)
+	in.mu.Unlock()
 	defer in.flights.Done()
 
 	st := in.pool.Get().(*flushState)
@@ -340,7 +344,9 @@ func (s *settler) Rejected(rec *sink.Record, why sink.Rejection) {
 // destinations and reports what was not delivered (it stays in Fluent Bit's storage).
 func (in *Instance) Close() {
 	in.closed.Do(func() {
-		in.closing.Store(true)
+		in.mu.Lock()
+		in.closing = true
+		in.mu.Unlock()
 		grace := in.cfg.ExitGrace
 		done := make(chan struct{})
 		go func() { in.flights.Wait(); close(done) }()

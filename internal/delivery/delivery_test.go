@@ -234,10 +234,10 @@ func TestChunkShapes(t *testing.T) {
 		recs  int
 	}{
 		{"empty", nil, OK, 0},
-		{"only group markers", chunkgen.AppendGroupEnd(chunkgen.AppendGroupStart(nil, nil), nil), OK, 0},
+		{"only group markers", chunkgen.AppendGroupEnd(chunkgen.AppendGroupStart(nil, nil, nil)), OK, 0},
 		{"garbage", []byte{0xc1, 0xc1, 0xc1, 0x93, 0x01}, Error, 0},
 		{"valid then truncated", append(k8sChunk(10), k8sChunk(1)[:40]...), OK, 10},
-		{"legacy format", chunkgen.AppendLegacy(nil, time.Unix(1677027723, 0), map[string]any{"log": "x"}), OK, 1},
+		{"legacy format", chunkgen.AppendLegacy(nil, time.Unix(1677027723, 0), chunkgen.TimeInt, map[string]any{"log": "x"}), OK, 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -419,17 +419,22 @@ func appendString(dst, s []byte) []byte {
 	const lo, hi = 0x0101010101010101, 0x8080808080808080
 	start := 0
 	for i := 0; i < len(s); {
-		// Eight bytes at a time while they are plain ASCII: none < 0x20, ", \ or >= 0x80.
-		for i+8 <= len(s) {
-			x := binary.LittleEndian.Uint64(s[i:])
+		// Eight bytes at a time while they are plain ASCII: none < 0x20, ", \ or >= 0x80. A tail
+		// shorter than eight bytes is read as a whole word too when the slice's capacity allows
+		// (keys and values are followed by more of the record), with the bytes past it masked.
+		for i < len(s) && i+8 <= cap(s) {
+			x := binary.LittleEndian.Uint64(s[i : i+8])
 			q := x ^ (lo * '"')
 			bs := x ^ (lo * '\\')
-			m := ((x - lo*0x20) & ^x) | ((q - lo) & ^q) | ((bs - lo) & ^bs) | x
-			if m &= hi; m != 0 {
+			m := (((x - lo*0x20) & ^x) | ((q - lo) & ^q) | ((bs - lo) & ^bs) | x) & hi
+			if rest := len(s) - i; rest < 8 {
+				m &= 1<<(8*rest) - 1 // borrows only run upwards: bytes past the end flag nothing below
+			}
+			if m != 0 {
 				i += bits.TrailingZeros64(m) / 8 // the lowest flagged byte is a true hit
 				break
 			}
-			i += 8
+			i = min(i+8, len(s))
 		}
 		if i >= len(s) {
 			break

@@ -378,7 +378,7 @@ func (dl *delivery) send(ctx context.Context, s, lo, hi int32, budget *int) erro
 	d := dl.d
 	key := dl.p.streams[s].key
 	var last error
-	ensured := 0
+	resent := false // sent again at once after creating the stream
 	for attempt := 0; ; {
 		if ctx.Err() != nil {
 			return pendingCause(last, ctx.Err())
@@ -404,16 +404,16 @@ func (dl *delivery) send(ctx context.Context, s, lo, hi int32, budget *int) erro
 			dl.settle(lo, hi, nil, key)
 			return nil
 		case classNotFound:
-			if ensured < 2 {
-				ensured++
-				eerr := d.prov.ensureStream(ctx, key, apiMessage(err))
-				if eerr == nil {
-					continue // created: send again at once
-				}
-				var perm *sink.PermissionError
-				if errors.As(eerr, &perm) || isContextErr(ctx, eerr) {
-					return eerr
-				}
+			eerr := d.prov.ensureStream(ctx, key, apiMessage(err))
+			if eerr == nil && !resent {
+				resent = true
+				continue // it exists now: send again at once, then back off if it still fails
+			}
+			var perm *sink.PermissionError
+			if errors.As(eerr, &perm) || (eerr != nil && isContextErr(ctx, eerr)) {
+				return eerr
+			}
+			if eerr != nil {
 				err = eerr
 			}
 		case classInvalid:
