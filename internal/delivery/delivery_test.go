@@ -343,3 +343,15 @@ func TestBadConfigLogsEveryProblem(t *testing.T) {
 	}
 }
 
+
+// The baseline used by the benchmark must itself be right, or the ratio means nothing.
+func TestBaselineReadsEveryRecord(t *testing.T) {
+	var b baseline
+	n, err := b.flush(k8sChunk(200), "kube.a")
+	if err != nil || n != 200 || len(b.cwBatch) != 200 {
+		t.Fatalf("baseline read %d records (%d messages), err %v; want 200", n, len(b.cwBatch), err)
+	}
+	if lines := bytes.Count(b.body.Bytes(), []byte("\n")); lines != 400 {
+		t.Fatalf("baseline body has %d lines, want 400", lines)
+	}
+}

@@ -2,6 +2,12 @@
 // v2 [[ts, meta], record] and legacy [ts, record] events, timestamps as ext type 0, integers or
 // floats, group markers skipped. Keys are looked up lazily and records are transcoded to JSON
 // without building maps.
+//
+// Everything works on the chunk's bytes in place: Decode returns records that alias the chunk,
+// Lookup walks a path over a record's bytes, AppendJSON and AppendFields append to a caller's
+// buffer, and IDGen reuses its state across flushes, so a flush allocates nothing per record.
+// Malformed bytes are skipped and reported (*MalformedError, with the byte offset), never a
+// panic: Fluent Bit hands us whatever its inputs wrote.
 package event
 
 import "time"

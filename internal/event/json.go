@@ -216,9 +216,10 @@ func (e *jsonEnc) value(dst []byte, i, depth int) ([]byte, int, problem) {
 }
 
 // fields writes the pairs of the map h as `"k":v,...`, leaving out keys in skipKeys, and returns
-// the offset after the map and the number of pairs written. Each pair is written with a trailing comma; a pair whose key
-// comes again later is marked dead and cut out at the end in one pass, so even a map made of
-// repeated keys costs linear time.
+// the offset after the map and the number of pairs written. Each pair is written with a
+// trailing comma; a pair whose key comes again later is marked dead and cut out at the end in
+// one pass, so even a map made of repeated keys costs linear time. Keys are compared as written
+// (escaped JSON), so keys that differ in msgpack but read the same in JSON count as repeats.
 func (e *jsonEnc) fields(dst []byte, h head, depth int, skipKeys []string) ([]byte, int, int, problem) {
 	b := e.src
 	base, tbase := len(e.pairs), len(e.table)
@@ -251,9 +252,12 @@ func (e *jsonEnc) fields(dst []byte, h head, depth int, skipKeys []string) ([]by
 		}
 		dst = append(dst, ',')
 		key := dst[start:keyEnd]
-		hash := maphash.Bytes(keySeed, key)
 		idx := len(e.pairs) // index of the new pair
+		var hash uint64
 		if tab == nil {
+			// A few bytes and the length tell most keys apart; equal hashes are compared in full.
+			n := len(key) // >= 2: the quotes
+			hash = uint64(n)<<32 | uint64(key[1])<<16 | uint64(key[n/2])<<8 | uint64(key[n-2])
 			for x := base; x < idx; x++ {
 				q := &e.pairs[x]
 				if q.h == hash && !q.dead && bytes.Equal(dst[q.start:q.keyEnd], key) {
@@ -263,6 +267,7 @@ func (e *jsonEnc) fields(dst []byte, h head, depth int, skipKeys []string) ([]by
 				}
 			}
 		} else {
+			hash = maphash.Bytes(keySeed, key) // big maps: a real hash keeps probing short
 			mask := uint64(len(tab) - 1)
 			for s := hash & mask; ; s = (s + 1) & mask {
 				x := tab[s]
@@ -413,22 +418,32 @@ var asciiSafe = func() (t [utf8.RuneSelf]bool) {
 	return t
 }()
 
+// special flags (high bit of each byte) the bytes of x that a JSON string cannot hold raw or
+// that need a UTF-8 check: < 0x20, '"', '\\', >= 0x80. A borrow can only flag bytes above a
+// true hit, so the lowest flagged byte is always one.
+func special(x uint64) uint64 {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	q := x ^ (lo * '"')
+	bs := x ^ (lo * '\\')
+	return ((x - lo*0x20) | x | ((q - lo) & ^q) | ((bs - lo) & ^bs)) & hi
+}
+
 // appendString writes s as a quoted JSON string: valid UTF-8 raw, invalid bytes as U+FFFD.
 func appendString(dst, s []byte) []byte {
 	dst = append(dst, '"')
-	const lo, hi = 0x0101010101010101, 0x8080808080808080
 	start := 0
 	for i := 0; i < len(s); {
-		// Eight bytes at a time while they are plain ASCII: none < 0x20, ", \ or >= 0x80. A tail
-		// shorter than eight bytes is read as a whole word too when the slice's capacity allows
-		// (keys and values are followed by more of the record), with the bytes past it masked.
+		// Whole words while the bytes are plain ASCII: none < 0x20, ", \ or >= 0x80. Two words
+		// per step while the string is long, then one; a tail shorter than a word is read as a
+		// word too when the slice's capacity allows (keys and values are followed by more of the
+		// record), with the bytes past the end masked.
+		for i+16 <= len(s) && special(binary.LittleEndian.Uint64(s[i:]))|special(binary.LittleEndian.Uint64(s[i+8:])) == 0 {
+			i += 16
+		}
 		for i < len(s) && i+8 <= cap(s) {
-			x := binary.LittleEndian.Uint64(s[i : i+8])
-			q := x ^ (lo * '"')
-			bs := x ^ (lo * '\\')
-			m := (((x - lo*0x20) & ^x) | ((q - lo) & ^q) | ((bs - lo) & ^bs) | x) & hi
+			m := special(binary.LittleEndian.Uint64(s[i : i+8]))
 			if rest := len(s) - i; rest < 8 {
-				m &= 1<<(8*rest) - 1 // borrows only run upwards: bytes past the end flag nothing below
+				m &= 1<<(8*rest) - 1
 			}
 			if m != 0 {
 				i += bits.TrailingZeros64(m) / 8 // the lowest flagged byte is a true hit

@@ -131,6 +131,24 @@ func TestAppendJSONEveryEscapePosition(t *testing.T) {
 			}
 		}
 	}
+	// Short strings followed by more bytes of the value are read a word at a time past their
+	// end; whatever follows (headers >= 0x80, quotes, control bytes) must not leak in.
+	for _, after := range []string{"\"\"\"\"\"\"\"\"", "\x01\x01\x01\x01\x01\x01\x01\x01", "éééééééé", "abcdefgh"} {
+		for n := 0; n <= 9; n++ {
+			for pos := -1; pos < n; pos++ {
+				b := []byte(strings.Repeat("x", n))
+				if pos >= 0 {
+					b[pos] = '"'
+				}
+				in := mp([]any{string(b), after})
+				got, err := AppendJSON(nil, in)
+				var arr []string
+				if err != nil || json.Unmarshal(got, &arr) != nil || len(arr) != 2 || arr[0] != string(b) || arr[1] != after {
+					t.Errorf("%q then %q: got %s (%v)", b, after, got, err)
+				}
+			}
+		}
+	}
 }
 
 func TestAppendJSONManyKeys(t *testing.T) {
@@ -492,4 +510,37 @@ func FuzzAppendJSON(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestAppendJSONConcurrent runs big maps (pooled scratch) on several goroutines at once: each
+// must get its own memory.
+func TestAppendJSONConcurrent(t *testing.T) {
+	var m M
+	for i := 0; i < 100; i++ {
+		m = append(m, kv{"k" + strconv.Itoa(i%70), M{{"v" + strconv.Itoa(i%30), i}}})
+	}
+	raw := mp(m)
+	want, err := AppendJSON(nil, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan string, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			var buf []byte
+			for i := 0; i < 200; i++ {
+				buf, _ = AppendJSON(buf[:0], raw)
+				if !bytes.Equal(buf, want) {
+					errs <- string(buf)
+					return
+				}
+			}
+			errs <- ""
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if got := <-errs; got != "" {
+			t.Errorf("concurrent output differs: %.100s", got)
+		}
+	}
 }

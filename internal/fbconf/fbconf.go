@@ -77,7 +77,7 @@ type Config struct {
 	Vars     map[string]string // @SET / env: variables defined by the configuration
 }
 
-// Sections returns the sections of a kind ("output") whose name is plugin (case-insensitive);
+// Find returns the sections of a kind ("output") whose name is plugin (case-insensitive);
 // plugin "" matches any.
 func (c *Config) Find(kind, plugin string) []*Section {
 	var out []*Section

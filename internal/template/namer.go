@@ -135,7 +135,7 @@ func (n *Namer) Names(s *Scratch, ev *event.Event, tag string) Names {
 
 	out.Group = n.groupName
 	if t := n.o.Group; t != nil {
-		if name, ok := n.render(s, t, &in, tag); ok {
+		if name, ok := n.render(s, Group, t, &in, tag); ok {
 			out.Group = name
 		} else {
 			out.Fallback |= FallbackGroup
@@ -144,7 +144,7 @@ func (n *Namer) Names(s *Scratch, ev *event.Event, tag string) Names {
 
 	switch {
 	case n.o.Stream != nil:
-		if name, ok := n.render(s, n.o.Stream, &in, tag); ok {
+		if name, ok := n.render(s, Stream, n.o.Stream, &in, tag); ok {
 			out.Stream = name
 			break
 		}
@@ -156,7 +156,7 @@ func (n *Namer) Names(s *Scratch, ev *event.Event, tag string) Names {
 
 	if t := n.o.Index; t != nil {
 		in.Group, in.Stream = out.Group, out.Stream
-		if name, ok := n.render(s, t, &in, tag); ok {
+		if name, ok := n.render(s, Index, t, &in, tag); ok {
 			out.Index = name
 		} else {
 			out.Fallback |= FallbackIndex
@@ -185,27 +185,28 @@ func (n *Namer) defaultStream(s *Scratch, tag string) string {
 	return s.stream
 }
 
-// render renders, sanitizes and interns; on failure it counts and warns.
-func (n *Namer) render(s *Scratch, t *Template, in *Input, tag string) (string, bool) {
+// render renders t for the name slot, sanitizes and interns; on failure it counts and warns.
+// The slot, not t.Kind(), picks the sanitizer, so a misplaced template still gives valid names.
+func (n *Namer) render(s *Scratch, slot Kind, t *Template, in *Input, tag string) (string, bool) {
 	var miss int
 	s.raw, miss = t.render(s.raw[:0], in)
 	if miss < 0 {
-		s.clean = Sanitize(t.kind, s.clean[:0], s.raw)
+		s.clean = Sanitize(slot, s.clean[:0], s.raw)
 		if len(s.clean) > 0 {
 			return s.str(s.clean), true
 		}
 		miss = len(t.ops) // the "empty after sanitizing" slot
 	}
-	n.fallback(t, miss, in, tag)
+	n.fallback(slot, t, miss, in, tag)
 	return "", false
 }
 
-func (n *Namer) fallback(t *Template, miss int, in *Input, tag string) {
+func (n *Namer) fallback(slot Kind, t *Template, miss int, in *Input, tag string) {
 	r := n.o.Report
 	if r == nil {
 		return
 	}
-	switch t.kind {
+	switch slot {
 	case Group:
 		r.Add(CounterFallbackGroup, 1)
 	case Stream:
@@ -213,7 +214,7 @@ func (n *Namer) fallback(t *Template, miss int, in *Input, tag string) {
 	default:
 		r.Add(CounterFallbackIndex, 1)
 	}
-	w := &n.warns[t.kind][miss]
+	w := &n.warns[slot][miss]
 	now := n.o.Now().UnixNano()
 	last := w.last.Load()
 	if last != 0 && now-last < int64(report.Interval) || !w.last.CompareAndSwap(last, now) {
@@ -223,19 +224,19 @@ func (n *Namer) fallback(t *Template, miss int, in *Input, tag string) {
 	// Slow path: at most once per Interval per variable.
 	var why string
 	if miss == len(t.ops) {
-		why = "the rendered name " + fmt.Sprintf("%q", string(s0(in, t))) + " is empty once made valid"
+		why = "the rendered name " + fmt.Sprintf("%q", string(renderAgain(in, t))) + " is empty once made valid"
 	} else {
 		why = n.describe(t, &t.ops[miss], in)
 	}
-	msg := fmt.Sprintf("%s %q: %s; tag %q; using %s", t.kind, t.src, why, tag, n.fallbackText(t.kind, in, tag))
+	msg := fmt.Sprintf("%s %q: %s; tag %q; using %s", slot, t.src, why, tag, n.fallbackText(slot, in, tag))
 	if k := w.suppressed.Swap(0); k > 0 {
 		msg += fmt.Sprintf(" (%d more since the last message)", k)
 	}
 	r.Warnf("%s", msg)
 }
 
-// s0 renders t again (slow path, for the message).
-func s0(in *Input, t *Template) []byte {
+// renderAgain renders t again (slow path, for the message).
+func renderAgain(in *Input, t *Template) []byte {
 	b, _ := t.render(nil, in)
 	return b
 }

@@ -361,3 +361,20 @@ func TestScratchSharedByNamers(t *testing.T) {
 		}
 	}
 }
+
+// TestMisplacedTemplate: a template compiled for another kind still yields valid names for the
+// slot it is given, and never panics.
+func TestMisplacedTemplate(t *testing.T) {
+	var buf bytes.Buffer
+	n := NewNamer(NamerOptions{
+		Group: MustCompile("Logs $LOG_GROUP", Index), GroupName: "/g",
+		Stream: MustCompile("a:b", Group), Index: MustCompile("/Idx:$x", Stream),
+		Report: report.New("t", &buf),
+	})
+	var s Scratch
+	got := n.Names(&s, &event.Event{Time: seedTime, Record: rec(m{{"x", "Y"}})}, "t")
+	want := Names{Group: "/g", Stream: "a-b", Index: "idx-y", Fallback: FallbackGroup}
+	if got != want {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+}

@@ -200,6 +200,8 @@ func deadPort(t *testing.T) int {
 }
 
 // unreachableProps is a valid configuration whose every endpoint is a refused loopback port.
+// Each "key value" of extra replaces the line of the same key or is added (Fluent Bit would take
+// the first of two lines with one key).
 func unreachableProps(t *testing.T, extra ...string) string {
 	lines := []string{
 		"# [OUTPUT] of a test",
@@ -216,7 +218,19 @@ func unreachableProps(t *testing.T, extra ...string) string {
 		"request_timeout 500ms",
 		"exit_grace 2s",
 	}
-	return strings.Join(append(lines, extra...), "\n") + "\n"
+	for _, e := range extra {
+		key, _, _ := strings.Cut(e, " ")
+		i := slices.IndexFunc(lines, func(l string) bool {
+			k, _, _ := strings.Cut(l, " ")
+			return strings.EqualFold(k, key)
+		})
+		if i >= 0 {
+			lines[i] = e
+		} else {
+			lines = append(lines, e)
+		}
+	}
+	return strings.Join(lines, "\n") + "\n"
 }
 
 // lines returns the stdout lines that start with prefix.
@@ -535,6 +549,9 @@ func TestExitWhileFlushing(t *testing.T) {
 	// Exit ends the in-flight flush within the exit grace (1s) instead of its 30s flush_timeout.
 	if ms := field(t, e[0], "ms"); ms > 5000 {
 		t.Errorf("exit took %dms with exit_grace 1s", ms)
+	}
+	if !strings.Contains(r.stderr, "flush_timeout=30s") {
+		t.Error("the instance did not start with flush_timeout 30s")
 	}
 	bf := lines(r.stdout, "bflush a ")
 	if len(bf) != 1 || field(t, bf[0], "rc") != 2 || field(t, bf[0], "tries") != 1 {

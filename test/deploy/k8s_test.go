@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -29,21 +30,11 @@ var kustomizations = []string{"k8s/base", "k8s/overlays/example"}
 func kustomize(t *testing.T, rel string) []byte {
 	t.Helper()
 	dir := repoPath(t, rel)
-	if kubectl, err := lookPath("kubectl"); err == nil {
+	if kubectl, err := exec.LookPath("kubectl"); err == nil {
 		return []byte(mustRun(t, cmdSpec{name: kubectl, args: []string{"kustomize", dir}}).stdout)
 	}
 	k := tool(t, "kustomize", "go install sigs.k8s.io/kustomize/kustomize/v5@v5.5.0 (or install kubectl)", filepath.Join(goBin(t), "kustomize"))
 	return []byte(mustRun(t, cmdSpec{name: k, args: []string{"build", dir}}).stdout)
-}
-
-func lookPath(name string) (string, error) {
-	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
-		p := filepath.Join(dir, name)
-		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", errors.New(name + " not on PATH")
 }
 
 // --- The objects, as far as the checks read them -------------------------------------------
@@ -297,7 +288,7 @@ var builtinPriorityClasses = []string{"system-node-critical", "system-cluster-cr
 
 // check cross-checks one rendered deployment: references resolve, the probes ask the port and
 // paths the Fluent Bit config serves, the shutdown graces nest, and the pod is as locked down as
-// reading host logs allows. env is the value of the configs' ${VAR}s for parsing them.
+// reading host logs allows.
 func (d *deployment) check() []error {
 	var errs []error
 	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 
@@ -115,17 +116,11 @@ func New(ctx context.Context, cfg *config.Config, rep *report.Reporter, opts ...
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = max(2*inflight, 16)
-	tr.MaxIdleConns = max(4*inflight, 100)
-	hc := &http.Client{Transport: tr, Timeout: timeout}
-
 	awsCfg, err := awsauth.Load(ctx, awsauth.Options{
 		Region:      cfg.Region,
 		RoleARN:     cfg.RoleARN,
 		ExternalID:  cfg.ExternalID,
 		STSEndpoint: cfg.STSEndpoint,
-		HTTPClient:  hc,
 	})
 	if err != nil {
 		return nil, err
@@ -136,8 +131,16 @@ func New(ctx context.Context, cfg *config.Config, rep *report.Reporter, opts ...
 	if o.creds != nil {
 		awsCfg.Credentials = o.creds
 	}
+	// Our own client on the SDK's transport (which carries AWS_CA_BUNDLE when set): every
+	// request bounded by request_timeout, enough idle connections for max_inflight, and a
+	// transport we can close.
+	tr := transportOf(awsCfg.HTTPClient)
+	tr.MaxIdleConnsPerHost = max(2*inflight, 16)
+	tr.MaxIdleConns = max(4*inflight, 100)
+	hc := &http.Client{Transport: tr, Timeout: timeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	client := cloudwatchlogs.NewFromConfig(awsCfg, func(co *cloudwatchlogs.Options) {
 		co.Retryer = aws.NopRetryer{}
+		co.HTTPClient = hc
 		if cfg.CloudWatchEndpoint != "" {
 			co.BaseEndpoint = aws.String(cfg.CloudWatchEndpoint)
 		}
@@ -158,6 +161,14 @@ func New(ctx context.Context, cfg *config.Config, rep *report.Reporter, opts ...
 	d.prov = newProvisioner(d)
 	d.plans.New = func() any { return newPlan() }
 	return d, nil
+}
+
+// transportOf returns a copy of the SDK client's transport, or a default one.
+func transportOf(c aws.HTTPClient) *http.Transport {
+	if bc, ok := c.(*awshttp.BuildableClient); ok {
+		return bc.GetTransport()
+	}
+	return http.DefaultTransport.(*http.Transport).Clone()
 }
 
 // Name implements sink.Destination.
@@ -379,11 +390,11 @@ func (dl *delivery) send(ctx context.Context, s, lo, hi int32, budget *int) erro
 	key := dl.p.streams[s].key
 	var last error
 	resent := false // sent again at once after creating the stream
+	in := dl.p.input(s, lo, hi, dl.recs)
 	for attempt := 0; ; {
 		if ctx.Err() != nil {
 			return pendingCause(last, ctx.Err())
 		}
-		in := dl.p.input(s, lo, hi, dl.recs)
 		var out *cloudwatchlogs.PutLogEventsOutput
 		err := d.call(ctx, func(ctx context.Context) error {
 			var err error

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -450,6 +451,65 @@ func TestFaults(t *testing.T) {
 				t.Fatalf("groups created %d, want 2 (ResourceAlreadyExists is not a creation)", got)
 			}
 		}},
+		{"retention denied, set a minute later", func(c *config.Config) { c.LogRetentionDays = 30 }, func(t *testing.T, h *harness) {
+			var offset atomic.Int64
+			clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+			d, err := New(context.Background(), h.cfg, h.rep, WithBackoff(fastBackoff), WithClock(clock))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close(context.Background())
+			one := gen{groups: 1, streams: 1, size: 80}
+			name, _ := one.names(0)
+			h.px.Inject(moto.Fault{Action: "PutRetentionPolicy", Kind: moto.AccessDenied})
+			rec := newRecorder()
+			for i, step := range []time.Duration{0, 10 * time.Second, time.Minute} {
+				offset.Add(int64(step))
+				if err := d.Deliver(context.Background(), one.at(i*100, 10), rec); err != nil {
+					t.Fatalf("delivery %d: %v (a missing retention policy must not hold up delivery)", i, err)
+				}
+				grp, err := h.srv.Group(t, name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantCalls, wantDays := []int{1, 1, 2}[i], []int32{0, 0, 30}[i]
+				if n := h.px.Count("PutRetentionPolicy"); n != wantCalls || grp.RetentionDays != wantDays {
+					t.Fatalf("after delivery %d: %d PutRetentionPolicy calls, retention %d; want %d and %d", i, n, grp.RetentionDays, wantCalls, wantDays)
+				}
+			}
+			if !strings.Contains(h.log.String(), "logs:PutRetentionPolicy for \""+name+"\" failed") || h.rep.Count("cloudwatch_retention_failed") != 1 {
+				t.Fatalf("retention failure not reported:\n%s", h.log.String())
+			}
+		}},
+		{"CreateLogGroup denied names TagResource", func(c *config.Config) { c.LogGroupTags = map[string]string{"team": "sre"} }, func(t *testing.T, h *harness) {
+			h.px.Inject(moto.Fault{Action: "CreateLogGroup", Kind: moto.AccessDenied, Times: -1})
+			name, _ := g.names(0)
+			rec := newRecorder()
+			var perm *sink.PermissionError
+			err := h.deliver(t, g.at(0, 4), rec)
+			if !errors.As(err, &perm) || !strings.Contains(perm.Hint, "allow logs:CreateLogGroup and logs:TagResource on arn:aws:logs:us-east-1:123456789012:log-group:"+name+":*") {
+				t.Fatalf("err = %v, want a hint naming both actions and the group ARN", err)
+			}
+			if len(rec.accepted) != 0 {
+				t.Fatal("accepted records without a group")
+			}
+		}},
+		{"no credentials", nil, func(t *testing.T, h *harness) {
+			t.Setenv("AWS_ACCESS_KEY_ID", "")
+			t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+			d, err := New(context.Background(), h.cfg, h.rep, WithBackoff(fastBackoff))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close(context.Background())
+			var perm *sink.PermissionError
+			if err := d.Deliver(context.Background(), g.at(0, 4), newRecorder()); !errors.As(err, &perm) || !strings.Contains(perm.Hint, "credential chain") {
+				t.Fatalf("err = %v, want a PermissionError about the credential chain", err)
+			}
+			if h.px.Count("PutLogEvents") != 0 {
+				t.Fatal("sent an unsigned request")
+			}
+		}},
 		{"closed destination", nil, func(t *testing.T, h *harness) {
 			if err := h.d.Close(context.Background()); err != nil {
 				t.Fatal(err)
@@ -508,5 +568,44 @@ func expectExactlyOnce(t *testing.T, h *harness, rec *recorder, recs []sink.Reco
 	t.Logf("%d records: lost %d, duplicated %d; %d PutLogEvents (%d failed)", len(recs), lost, dup, h.px.Count("PutLogEvents"), h.px.Failed("PutLogEvents"))
 	if lost != 0 || dup != wantDup {
 		t.Fatalf("lost %d, duplicated %d; want 0 and %d", lost, dup, wantDup)
+	}
+}
+
+// TestAssumeRole: with role_arn, requests are signed with credentials from STS AssumeRole
+// (moto's STS, through a second proxy as sts_endpoint), asked for with the external id.
+func TestAssumeRole(t *testing.T) {
+	srv := moto.Start(t)
+	sts := moto.NewProxy(t, srv.URL)
+	const role = "arn:aws:iam::123456789012:role/fluent-bit"
+	h := newHarness(t, srv, func(c *config.Config) {
+		c.RoleARN = role
+		c.ExternalID = "cwos-ext-id"
+		c.STSEndpoint = sts.URL
+	})
+	g := gen{groups: 1, streams: 2, size: 80}
+	recs := g.at(0, 20)
+	rec := newRecorder()
+	if err := h.deliver(t, recs, rec); err != nil {
+		t.Fatal(err)
+	}
+	expectExactlyOnce(t, h, rec, recs, 0)
+	bodies := sts.Bodies("") // STS speaks the query protocol: no X-Amz-Target
+	if len(bodies) != 1 || !strings.Contains(string(bodies[0]), "Action=AssumeRole") ||
+		!strings.Contains(string(bodies[0]), "ExternalId=cwos-ext-id") || !strings.Contains(string(bodies[0]), "fluent-bit") {
+		t.Fatalf("STS requests: %q; want one AssumeRole with the role and external id (credentials are cached)", bodies)
+	}
+	keys := h.px.AccessKeys()
+	if len(keys) != 1 || keys[0] == moto.AccessKeyID {
+		t.Fatalf("CloudWatch requests signed with %v, want only the assumed role's key", keys)
+	}
+}
+
+func TestNewNeedsRegion(t *testing.T) {
+	moto.Env(t)
+	t.Setenv("AWS_REGION", "")
+	t.Setenv("AWS_DEFAULT_REGION", "")
+	_, err := New(context.Background(), &config.Config{CloudWatch: true}, nil)
+	if err == nil || !strings.Contains(err.Error(), "region") {
+		t.Fatalf("err = %v, want a clear error about the region", err)
 	}
 }

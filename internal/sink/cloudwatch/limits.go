@@ -24,7 +24,7 @@ const (
 	// one maximal event exactly fills a batch.
 	MaxMessageBytes = MaxEventBytes - EventOverhead
 
-	MaxBatchSpan = 24 * time.Hour     // first to last event of one batch, inclusive
+	MaxBatchSpan = 24 * time.Hour      // first to last event of one batch, inclusive
 	MaxAge       = 14 * 24 * time.Hour // older events are rejected by the service
 	MaxFuture    = 2 * time.Hour       // events further ahead are rejected by the service
 )

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/opensearch-project/opensearch-go/v4"
 	"github.com/opensearch-project/opensearch-go/v4/opensearchapi"
+	"github.com/opensearch-project/opensearch-go/v4/opensearchtransport"
 	"github.com/opensearch-project/opensearch-go/v4/signer"
 	"github.com/opensearch-project/opensearch-go/v4/signer/awsv2"
 
@@ -59,6 +61,8 @@ func (w wrappedSigner) SignRequest(r *http.Request) error {
 type guard struct {
 	base    http.RoundTripper
 	blocked atomic.Int64
+	mu      sync.Mutex
+	refused []string // the first few refused requests, for the log and tests
 }
 
 type payloadKey struct{}
@@ -69,7 +73,11 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 		req.Body.Close() // a reader over the same bytes (or the signer's copy of them)
 	}
 	if p == nil || req.Method != http.MethodPost || !strings.HasSuffix(req.URL.Path, "/_bulk") {
-		g.blocked.Add(1)
+		if g.blocked.Add(1) <= 10 {
+			g.mu.Lock()
+			g.refused = append(g.refused, req.Method+" "+req.URL.Path)
+			g.mu.Unlock()
+		}
 		return nil, errBlocked
 	}
 	r2 := *req
@@ -191,35 +199,39 @@ func newTransport(cfg *config.Config) (*http.Transport, error) {
 	return tr, nil
 }
 
-// newEndpoints makes one opensearch-go client per URL with its retries, discovery and health
-// checks off and every request bounded by request_timeout.
+// newEndpoints makes one opensearch-go client per URL with its retries, discovery, health
+// checks and node-stats polling off and every request bounded by request_timeout. The
+// transport is built with opensearchtransport.New because opensearch.NewClient cannot turn
+// off the health checks and the /_nodes/_local/stats poller, which need permissions the
+// plugin's role should not have.
 func newEndpoints(cfg *config.Config, rt http.RoundTripper, sign signer.Signer) ([]*endpoint, error) {
-	off := false
 	var eps []*endpoint
 	for _, u := range cfg.OpenSearchEndpoints {
 		clean := *u
 		clean.User = nil
 		clean.RawQuery, clean.Fragment = "", ""
-		oc := opensearch.Config{
-			Addresses:             []string{clean.String()},
+		tc := opensearchtransport.Config{
+			URLs:                  []*url.URL{&clean},
 			Transport:             rt,
 			Signer:                sign,
 			DisableRetry:          true,
 			RequestTimeout:        cfg.RequestTimeout,
-			DiscoverNodesOnStart:  &off,
 			DiscoverNodesInterval: 0,
+			HealthCheck:           opensearchtransport.NoOpHealthCheck,
 			HealthCheckMaxRetries: -1,
 			MaxRetryClusterHealth: -1,
+			NodeStatsInterval:     -1,
 			Context:               context.Background(),
 		}
 		if cfg.OpenSearchAuth == config.AuthBasic {
-			oc.Username = cfg.OpenSearchUser
-			oc.Password = cfg.OpenSearchPassword.Reveal()
+			tc.Username = cfg.OpenSearchUser
+			tc.Password = cfg.OpenSearchPassword.Reveal()
 		}
-		api, err := opensearchapi.NewClient(opensearchapi.Config{Client: oc})
+		tp, err := opensearchtransport.New(tc)
 		if err != nil {
 			return nil, fmt.Errorf("opensearch client for %s: %w", clean.Redacted(), err)
 		}
+		api := opensearchapi.NewFromClient(&opensearch.Client{Transport: tp})
 		eps = append(eps, &endpoint{name: strings.TrimRight(clean.Redacted(), "/"), api: api})
 	}
 	if len(eps) == 0 {

@@ -133,13 +133,13 @@ func splitItem(t *testing.T, b []byte) (action map[string]map[string]string, doc
 // @id, @timestamp, @message, @owner, @log_group, @log_stream, the record's own @ fields replaced.
 func TestCWLDocument(t *testing.T) {
 	when := time.Date(2023, 2, 22, 1, 2, 3, 456_000_000, time.UTC)
-	fields := chunkgen.Map{
-		{"log", "GET /healthz 200"},
-		{"stream", "stdout"},
-		{"@timestamp", "from the record"},
-		{"@message", "from the record"},
-		{"kubernetes", chunkgen.Map{{"namespace_name", "aws-awssdk"}, {"container_name", "iam-dev"}}},
-	}
+	fields := m(
+		"log", "GET /healthz 200",
+		"stream", "stdout",
+		"@timestamp", "from the record",
+		"@message", "from the record",
+		"kubernetes", m("namespace_name", "aws-awssdk", "container_name", "iam-dev"),
+	)
 	group := "/aws/containerinsights/bys-dev-eks-main.aws-awssdk.iam-dev"
 	index := "cwl-aws-containerinsights-bys-dev-eks-main-aws-awssdk-iam-dev-2023.02.22"
 	r := testRecord(t, fields, when, group, "ip-10-0-1-1-application.var.log.containers.x", index)
@@ -194,7 +194,7 @@ func TestCWLDocument(t *testing.T) {
 
 func TestRecordDocumentAndIndexAction(t *testing.T) {
 	when := time.Date(2024, 5, 6, 7, 8, 9, 10_000_000, time.UTC)
-	r := testRecord(t, chunkgen.Map{{"msg", "x"}, {"ts", "old"}, {"n", 1}}, when, "g", "s", "logs-2024.05.06")
+	r := testRecord(t, m("msg", "x", "ts", "old", "n", 1), when, "g", "s", "logs-2024.05.06")
 	cfg := &config.Config{OpenSearchDocument: config.DocumentRecord, OpenSearchID: false, TimeKey: "ts"}
 	out, _ := newEncoder(cfg, "123456789012").appendItem(nil, &r)
 	action, doc := splitItem(t, out)
@@ -233,4 +233,13 @@ func TestAppendItemDoesNotAllocate(t *testing.T) {
 	if allocs != 0 {
 		t.Fatalf("%.1f allocations per %d records", allocs, len(recs))
 	}
+}
+
+// m builds an ordered msgpack map from key, value pairs.
+func m(kv ...any) chunkgen.Map {
+	var out chunkgen.Map
+	for i := 0; i+1 < len(kv); i += 2 {
+		out = append(out, chunkgen.KV{Key: kv[i].(string), Value: kv[i+1]})
+	}
+	return out
 }

@@ -41,8 +41,9 @@ var filterPath = []string{"errors", "items.*.error", "items.*.status"}
 // downFor is how long an endpoint that failed to connect is tried only after the others.
 const downFor = 5 * time.Second
 
-// minSplitBytes is the floor of the body size learned from 413 answers.
-const minSplitBytes = 64 << 10
+// minSplitBytes is the floor of the body size learned from 413 answers (a proxy such as
+// nginx with its 1 MB default can be the one answering).
+const minSplitBytes = 16 << 10
 
 // Option adjusts New.
 type Option func(*options)
@@ -91,8 +92,48 @@ type Destination struct {
 	hdr     http.Header
 	hdrGzip http.Header
 
-	active  sync.WaitGroup
-	closing atomic.Bool
+	life lifecycle
+}
+
+// lifecycle counts running deliveries so Close can wait for them and refuse new ones.
+type lifecycle struct {
+	mu      sync.Mutex
+	running int
+	closed  bool
+	idle    chan struct{} // closed when the last delivery ends after Close
+}
+
+func (l *lifecycle) enter() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
+	}
+	l.running++
+	return true
+}
+
+func (l *lifecycle) leave() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.running--; l.running == 0 && l.idle != nil {
+		close(l.idle)
+		l.idle = nil
+	}
+}
+
+// close refuses new deliveries and returns a channel closed when none runs.
+func (l *lifecycle) close() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	ch := make(chan struct{})
+	if l.running == 0 {
+		close(ch)
+	} else {
+		l.idle = ch
+	}
+	return ch
 }
 
 var _ sink.Destination = (*Destination)(nil)
@@ -173,9 +214,7 @@ func (d *Destination) Name() string { return Name }
 
 // Close waits for in-flight deliveries until ctx is done, then releases connections.
 func (d *Destination) Close(ctx context.Context) error {
-	d.closing.Store(true)
-	done := make(chan struct{})
-	go func() { d.active.Wait(); close(done) }()
+	done := d.life.close()
 	var err error
 	select {
 	case <-done:
@@ -224,7 +263,9 @@ type flight struct {
 
 func (f *flight) fail(err error) {
 	f.mu.Lock()
-	f.last = err
+	if f.last == nil || f.ctx.Err() == nil { // once the flush is over, keep the error that mattered
+		f.last = err
+	}
 	f.mu.Unlock()
 }
 
@@ -239,11 +280,10 @@ func (d *Destination) Deliver(ctx context.Context, recs []sink.Record, s sink.Se
 	if len(recs) == 0 {
 		return nil
 	}
-	if d.closing.Load() {
+	if !d.life.enter() {
 		return &sink.PendingError{Destination: Name, Pending: len(recs), Last: errors.New("destination closed")}
 	}
-	d.active.Add(1)
-	defer d.active.Done()
+	defer d.life.leave()
 
 	f := d.flights.Get().(*flight)
 	*f = flight{d: d, ctx: ctx, recs: recs, s: s, arena: getBuf(&d.bufs), items: f.items[:0], state: f.state[:0], pending: f.pending[:0]}

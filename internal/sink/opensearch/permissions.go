@@ -36,7 +36,7 @@ var IAMActionsAOSS = []string{"aoss:APIAccessAll"}
 var AOSSDataPermissions = []string{"aoss:CreateIndex", "aoss:WriteDocument", "aoss:UpdateIndex", "aoss:DescribeIndex"}
 
 var (
-	reNoPermission = regexp.MustCompile(`no permissions for \[([^\]]*)\] and User \[name=([^,\]]*)`)
+	reNoPermission = regexp.MustCompile(`no permissions for \[(.*?)\] and User \[name=([^,\]]*)`)
 	reIAMDenied    = regexp.MustCompile(`(?i)User: (\S+) is not authorized to perform: (\S+)`)
 )
 

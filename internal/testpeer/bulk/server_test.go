@@ -30,7 +30,7 @@ func start(t *testing.T, o Options) *Server {
 }
 
 type bulkResp struct {
-	Errors bool                                  `json:"errors"`
+	Errors bool                                    `json:"errors"`
 	Items  []map[string]map[string]json.RawMessage `json:"items"`
 }
 

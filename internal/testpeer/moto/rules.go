@@ -62,8 +62,9 @@ type request struct {
 	LogEvents     []putEvent `json:"logEvents"`
 }
 
-// Check returns the rules that an awsJson1.1 request body for action breaks: for PutLogEvents
-// every batch rule; for CreateLogGroup, CreateLogStream and PutLogEvents the name rules.
+// Check returns the rules that a request body for action breaks: for PutLogEvents every batch
+// rule; for CreateLogGroup, CreateLogStream and PutLogEvents the name rules; for any action
+// valid UTF-8. Other actions' bodies (including STS's query protocol) are not parsed.
 func Check(action string, body []byte) []Violation {
 	var out []Violation
 	add := func(r *request, rule, format string, args ...any) {
@@ -75,6 +76,11 @@ func Check(action string, body []byte) []Violation {
 	}
 	if !utf8.Valid(body) {
 		add(nil, RuleInvalidUTF8, "request body has invalid UTF-8")
+	}
+	switch action {
+	case "CreateLogGroup", "CreateLogStream", "PutLogEvents":
+	default:
+		return out
 	}
 	var r request
 	if err := json.Unmarshal(body, &r); err != nil {
