@@ -265,3 +265,25 @@ func TestConcurrentFlushAndExit(t *testing.T) {
 	}
 	r.exitAll()
 }
+
+// BenchmarkFlushDispatch measures what the export layer adds to every flush: the id lookup
+// under the registry's read lock and the panic guard, from parallel goroutines as Fluent Bit's
+// workers call it.
+func BenchmarkFlushDispatch(b *testing.B) {
+	r := newRegistry(&syncBuf{})
+	id, rc := r.init(func(string) (flusher, error) { return panicCloser{}, nil }) // Flush: return OK
+	if rc != delivery.OK {
+		b.Fatal("init failed")
+	}
+	data := []byte{0x90}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if r.flush(id, data, "bench") != delivery.OK {
+				b.Error("flush failed")
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/flush")
+}

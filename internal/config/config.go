@@ -74,7 +74,7 @@ const (
 )
 
 // DefaultIndexTemplate reproduces the CloudWatch -> OpenSearch Lambda's index names byte for byte.
-const DefaultIndexTemplate = "cwl$LOG_GROUP-%Y.%m.%d"
+const DefaultIndexTemplate = template.LambdaIndex
 
 // Limits enforced on keys.
 const (

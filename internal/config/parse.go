@@ -376,7 +376,7 @@ func Parse(src Source) (*Config, error) {
 			p.fail("opensearch_id", p.str("opensearch_id"), "must be off for aoss: OpenSearch Serverless time-series collections reject documents with an _id")
 		}
 		if c.IndexTemplate != nil && !c.CloudWatch && c.LogGroupName == "" && c.LogGroupTemplate == nil &&
-			strings.Contains(c.IndexTemplate.Source(), "$LOG_GROUP") {
+			c.IndexTemplate.UsesLogGroup() {
 			p.fail("index_template", c.IndexTemplate.Source(), "uses $LOG_GROUP but no log group is configured: set log_group_name / log_group_template or an index_template without $LOG_GROUP")
 		}
 	}

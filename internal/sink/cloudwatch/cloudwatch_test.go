@@ -525,6 +525,9 @@ func TestFaults(t *testing.T) {
 			srv.Reset(t)
 			h := newHarness(t, srv, c.mutate)
 			c.run(t, h)
+			if testing.Verbose() {
+				t.Logf("what the destination logged:\n%s", h.log.String())
+			}
 		})
 	}
 }

@@ -703,20 +703,19 @@ func TestCloseWaitsAndRefuses(t *testing.T) {
 	fx.peer.SetDelay(100 * time.Millisecond)
 	recs := k8sRecords(t, 40, 10, chunkgen.Options{}, 0)
 	done := make(chan error, 1)
-	go func() { done <- fx.deliver(t, recs, newRecorder(), 5*time.Second) }()
+	r := newRecorder()
+	go func() { done <- fx.deliver(t, recs, r, 5*time.Second) }()
 	time.Sleep(30 * time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := fx.d.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("in-flight delivery: %v", err)
-		}
-	default:
-		t.Fatal("Close returned before the in-flight delivery")
+	if a, _ := r.counts(); a != 10 {
+		t.Fatalf("Close returned with the in-flight delivery unsettled (%d of 10)", a)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("in-flight delivery: %v", err)
 	}
 	var pend *sink.PendingError
 	if err := fx.deliver(t, recs, newRecorder(), time.Second); !errors.As(err, &pend) {
