@@ -427,10 +427,10 @@ func TestGoPluginFormExample(t *testing.T) {
 	}
 }
 
-// TestDocsShowRealOutput: every rendered line in docs/names.md is what cwos prints today.
+// TestDocsShowRealOutput: every rendered line in README.md is what cwos prints today.
 func TestDocsShowRealOutput(t *testing.T) {
 	seedEnv(t)
-	doc, err := os.ReadFile("../../docs/names.md")
+	doc, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -452,6 +452,6 @@ func TestDocsShowRealOutput(t *testing.T) {
 		got = append(got, lines(out)...)
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("docs/names.md shows\n%s\ncwos prints\n%s", strings.Join(want, "\n"), strings.Join(got, "\n"))
+		t.Errorf("README.md shows\n%s\ncwos prints\n%s", strings.Join(want, "\n"), strings.Join(got, "\n"))
 	}
 }

@@ -254,19 +254,19 @@ func TestOpenSearchRoleCoversTheIndices(t *testing.T) {
 // TestDeployDocNamesEveryFile: the README section points at every IAM document and the make
 // targets, so none is shipped unexplained.
 func TestDeployDocNamesEveryFile(t *testing.T) {
-	doc := string(readRepo(t, "docs/deploy.md"))
+	doc := string(readRepo(t, "README.md"))
 	entries, err := os.ReadDir(repoPath(t, "iam"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
 		if !strings.Contains(doc, "iam/"+e.Name()) {
-			t.Errorf("docs/deploy.md does not mention iam/%s", e.Name())
+			t.Errorf("README.md does not mention iam/%s", e.Name())
 		}
 	}
 	for _, want := range []string{"make image", "make demo", "k8s/overlays/example", "backend role", "GOMEMLIMIT", "terminationGracePeriodSeconds"} {
 		if !strings.Contains(doc, want) {
-			t.Errorf("docs/deploy.md does not mention %q", want)
+			t.Errorf("README.md does not mention %q", want)
 		}
 	}
 }

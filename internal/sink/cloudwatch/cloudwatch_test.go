@@ -477,17 +477,16 @@ func TestFaults(t *testing.T) {
 					t.Fatalf("after delivery %d: %d PutRetentionPolicy calls, retention %d; want %d and %d", i, n, grp.RetentionDays, wantCalls, wantDays)
 				}
 			}
-			if !strings.Contains(h.log.String(), "logs:PutRetentionPolicy for \""+name+"\" failed") || h.rep.Count("cloudwatch_retention_failed") != 1 {
+			if !strings.Contains(h.log.String(), "logs:PutRetentionPolicy for \""+name+"\" was denied") || h.rep.Count("cloudwatch_retention_failed") != 1 {
 				t.Fatalf("retention failure not reported:\n%s", h.log.String())
 			}
 		}},
 		{"CreateLogGroup denied names TagResource", func(c *config.Config) { c.LogGroupTags = map[string]string{"team": "sre"} }, func(t *testing.T, h *harness) {
 			h.px.Inject(moto.Fault{Action: "CreateLogGroup", Kind: moto.AccessDenied, Times: -1})
-			name, _ := g.names(0)
 			rec := newRecorder()
 			var perm *sink.PermissionError
 			err := h.deliver(t, g.at(0, 4), rec)
-			if !errors.As(err, &perm) || !strings.Contains(perm.Hint, "allow logs:CreateLogGroup and logs:TagResource on arn:aws:logs:us-east-1:123456789012:log-group:"+name+":*") {
+			if !errors.As(err, &perm) || !strings.Contains(perm.Hint, "allow logs:CreateLogGroup and logs:TagResource on arn:aws:logs:us-east-1:123456789012:log-group:"+perm.Target+":*") {
 				t.Fatalf("err = %v, want a hint naming both actions and the group ARN", err)
 			}
 			if len(rec.accepted) != 0 {
@@ -505,6 +504,9 @@ func TestFaults(t *testing.T) {
 			var perm *sink.PermissionError
 			if err := d.Deliver(context.Background(), g.at(0, 4), newRecorder()); !errors.As(err, &perm) || !strings.Contains(perm.Hint, "credential chain") {
 				t.Fatalf("err = %v, want a PermissionError about the credential chain", err)
+			}
+			if n := strings.Count(h.log.String(), "cannot get AWS credentials"); n != 1 {
+				t.Fatalf("%d lines about credentials, want 1 for all streams:\n%s", n, h.log.String())
 			}
 			if h.px.Count("PutLogEvents") != 0 {
 				t.Fatal("sent an unsigned request")

@@ -305,30 +305,37 @@ func (d *Destination) denied(ctx context.Context, action, group, stream string, 
 	if stream != "" {
 		target = group + "/" + stream
 	}
-	var hint string
+	// Credential and key problems are the same for every name: one line a minute in all.
+	// Denials are per action and name: the policy may allow some groups and not others.
+	var hint, what string
+	key := "cloudwatch:denied:" + action + ":" + target
 	switch {
 	case c == classCredentials:
+		key, what = "cloudwatch:credentials", "cannot get AWS credentials (calling "+action+")"
 		hint = "check the AWS credential chain: IRSA (AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE), EKS Pod Identity, or the node's instance profile over IMDSv2 (hop limit 2 for pods)"
 		if d.cfg.RoleARN != "" {
 			hint += "; and that this identity may sts:AssumeRole " + d.cfg.RoleARN + " (trust policy, external_id)"
 		}
 	case strings.HasPrefix(code, "ExpiredToken"):
-		hint = "the AWS credentials expired and were not refreshed: check their source (IRSA token file, EKS Pod Identity agent, instance profile)"
+		key, what = "cloudwatch:auth:"+code, "the AWS credentials expired (calling "+action+")"
+		hint = "the credentials expired and were not refreshed: check their source (IRSA token file, EKS Pod Identity agent, instance profile)"
 	case code == "AccessDeniedException" || code == "AccessDenied" || code == "NotAuthorized" || code == "":
 		arn := arnInMessage(apiMessage(err))
 		if arn == "" {
 			arn = resourceARN(d.partition, d.region, d.account(ctx), group, stream)
 		}
+		what = fmt.Sprintf("%s for %q was denied", action, target)
 		hint = "allow " + action + " on " + arn + " in the IAM policy of the plugin's role"
 	default: // UnrecognizedClient, signature problems
-		hint = "the AWS access key or its signature is not valid: check the credentials given to the plugin and the node's clock"
+		key, what = "cloudwatch:auth:"+code, "the AWS access key was refused (calling "+action+")"
+		hint = "the access key or its signature is not valid: check the credentials given to the plugin and the node's clock"
 	}
-	if code == "" {
-		code = "denied"
+	detail := apiMessage(err)
+	if code != "" {
+		detail = code + ": " + detail
 	}
 	d.rep.Add("cloudwatch_denied", 1)
-	d.rep.Limited("cloudwatch:denied:"+action+":"+target, report.Error,
-		"cloudwatch: %s for %q failed (%s): %s; fix: %s. %s", action, target, code, apiMessage(err), hint, consequence)
+	d.rep.Limited(key, report.Error, "cloudwatch: %s: %s; fix: %s. %s", what, detail, hint, consequence)
 	return &sink.PermissionError{Destination: Name, Target: target, Err: err, Hint: hint}
 }
 
