@@ -37,17 +37,18 @@ import (
 	"github.com/fluent/fluent-bit-go/output"
 
 	"github.com/cwos/cloudwatch-opensearch/internal/delivery"
+	"github.com/cwos/cloudwatch-opensearch/internal/registry"
 )
 
 // Name is the plugin name used in [OUTPUT] Name.
-const Name = "cloudwatch_opensearch"
+const Name = registry.PluginName
 
 const description = "Writes every record to CloudWatch Logs and to OpenSearch _bulk"
 
 // plugins maps the ids stored with FLBPluginSetContext to live instances. It is the one piece
 // of process state: Fluent Bit gives a Go .so no other place to keep it, and a Go .so cannot be
 // unloaded, so it survives a hot reload (FLBPluginRegister resets the instance numbering).
-var plugins = newRegistry(nil)
+var plugins = registry.New(nil)
 
 // keySource reads [OUTPUT] keys through Fluent Bit during FLBPluginInit. It is only valid for
 // the duration of that call: Fluent Bit points the shared plugin struct at the next instance
@@ -58,13 +59,13 @@ func (s keySource) Get(key string) string { return output.FLBPluginConfigKey(s.p
 
 //export FLBPluginRegister
 func FLBPluginRegister(def unsafe.Pointer) C.int {
-	plugins.registered()
+	plugins.Registered()
 	return C.int(output.FLBPluginRegister(def, Name, description))
 }
 
 //export FLBPluginInit
 func FLBPluginInit(plugin unsafe.Pointer) C.int {
-	id, rc := plugins.init(func(name string) (flusher, error) {
+	id, rc := plugins.Init(func(name string) (registry.Flusher, error) {
 		in, err := delivery.New(context.Background(), keySource{plugin}, delivery.Options{Name: name})
 		if err != nil {
 			return nil, err // delivery.New has logged one line per problem
@@ -80,14 +81,14 @@ func FLBPluginInit(plugin unsafe.Pointer) C.int {
 //export FLBPluginFlushCtx
 func FLBPluginFlushCtx(ctx, data unsafe.Pointer, length C.size_t, tag *C.char) C.int {
 	if length > math.MaxInt32 || (data == nil && length > 0) {
-		plugins.rep.Errorf("flush: invalid chunk (%d bytes at %p); dropping it", uint64(length), data)
+		plugins.Reporter().Errorf("flush: invalid chunk (%d bytes at %p); dropping it", uint64(length), data)
 		return output.FLB_ERROR
 	}
 	id, _ := output.FLBPluginGetContext(ctx).(int)
 	// The chunk is Fluent Bit's memory and only valid during this call: Flush copies what it
 	// keeps. The tag is freed by Fluent Bit right after the call: GoString copies it.
 	chunk := unsafe.Slice((*byte)(data), int(length))
-	return C.int(plugins.flush(id, chunk, C.GoString(tag)))
+	return C.int(plugins.Flush(id, chunk, C.GoString(tag)))
 }
 
 // FLBPluginFlush is the old single-instance entry point; Fluent Bit only calls it when
@@ -95,13 +96,13 @@ func FLBPluginFlushCtx(ctx, data unsafe.Pointer, length C.size_t, tag *C.char) C
 //
 //export FLBPluginFlush
 func FLBPluginFlush(data unsafe.Pointer, length C.size_t, tag *C.char) C.int {
-	return C.int(plugins.flushWithoutContext(C.GoString(tag)))
+	return C.int(plugins.FlushWithoutContext(C.GoString(tag)))
 }
 
 //export FLBPluginExitCtx
 func FLBPluginExitCtx(ctx unsafe.Pointer) C.int {
 	id, _ := output.FLBPluginGetContext(ctx).(int)
-	return C.int(plugins.exit(id))
+	return C.int(plugins.Exit(id))
 }
 
 // FLBPluginExit is the old single-instance exit; if it is ever called, it closes every instance
@@ -109,7 +110,7 @@ func FLBPluginExitCtx(ctx unsafe.Pointer) C.int {
 //
 //export FLBPluginExit
 func FLBPluginExit() C.int {
-	return C.int(plugins.exitAll())
+	return C.int(plugins.ExitAll())
 }
 
 //export FLBPluginUnregister

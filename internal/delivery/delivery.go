@@ -33,7 +33,7 @@ const (
 
 // Options for New.
 type Options struct {
-	Name string    // instance label for log lines, e.g. "0"
+	Name string    // instance label for log lines, e.g. "cloudwatch_opensearch.0"
 	Log  io.Writer // nil = os.Stderr
 
 	// Destinations replaces the destinations built from the config (tests).

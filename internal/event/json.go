@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"math"
 	"math/bits"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -429,31 +430,53 @@ func special(x uint64) uint64 {
 }
 
 // appendString writes s as a quoted JSON string: valid UTF-8 raw, invalid bytes as U+FFFD.
+// Most strings need no escaping: they are found with one scan and copied with one copy.
 func appendString(dst, s []byte) []byte {
+	i := plainPrefix(s)
+	if i < len(s) {
+		return appendEscaped(dst, s, i)
+	}
+	n := len(dst)
+	if cap(dst)-n < len(s)+2 {
+		dst = slices.Grow(dst, len(s)+2)
+	}
+	dst = dst[:n+len(s)+2]
+	dst[n] = '"'
+	copy(dst[n+1:], s)
+	dst[n+1+len(s)] = '"'
+	return dst
+}
+
+// plainPrefix returns the length of the longest prefix of s made of bytes a JSON string holds
+// raw without a UTF-8 check, a word at a time: two words per step while s is long, then one;
+// a tail shorter than a word is read as a word too when the slice's capacity allows (keys and
+// values are followed by more of the record), with the bytes past the end masked.
+func plainPrefix(s []byte) int {
+	i := 0
+	for i+16 <= len(s) && special(binary.LittleEndian.Uint64(s[i:]))|special(binary.LittleEndian.Uint64(s[i+8:])) == 0 {
+		i += 16
+	}
+	for i < len(s) && i+8 <= cap(s) {
+		m := special(binary.LittleEndian.Uint64(s[i : i+8]))
+		if rest := len(s) - i; rest < 8 {
+			m &= 1<<(8*rest) - 1
+		}
+		if m != 0 {
+			return i + bits.TrailingZeros64(m)/8 // the lowest flagged byte is a true hit
+		}
+		i += 8
+	}
+	for i < len(s) && s[i] < utf8.RuneSelf && asciiSafe[s[i]] {
+		i++
+	}
+	return min(i, len(s))
+}
+
+// appendEscaped writes s, whose bytes before i need no care, escaping the rest.
+func appendEscaped(dst, s []byte, i int) []byte {
 	dst = append(dst, '"')
 	start := 0
-	for i := 0; i < len(s); {
-		// Whole words while the bytes are plain ASCII: none < 0x20, ", \ or >= 0x80. Two words
-		// per step while the string is long, then one; a tail shorter than a word is read as a
-		// word too when the slice's capacity allows (keys and values are followed by more of the
-		// record), with the bytes past the end masked.
-		for i+16 <= len(s) && special(binary.LittleEndian.Uint64(s[i:]))|special(binary.LittleEndian.Uint64(s[i+8:])) == 0 {
-			i += 16
-		}
-		for i < len(s) && i+8 <= cap(s) {
-			m := special(binary.LittleEndian.Uint64(s[i : i+8]))
-			if rest := len(s) - i; rest < 8 {
-				m &= 1<<(8*rest) - 1
-			}
-			if m != 0 {
-				i += bits.TrailingZeros64(m) / 8 // the lowest flagged byte is a true hit
-				break
-			}
-			i = min(i+8, len(s))
-		}
-		if i >= len(s) {
-			break
-		}
+	for i < len(s) {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if asciiSafe[c] {
@@ -479,22 +502,27 @@ func appendString(dst, s []byte) []byte {
 			}
 			i++
 			start = i
-			continue
-		}
-		r, size := utf8.DecodeRune(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, "\uFFFD"...)
-		case r == '\u2028' || r == '\u2029':
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-		default:
+		} else {
+			r, size := utf8.DecodeRune(s[i:])
+			switch {
+			case r == utf8.RuneError && size == 1:
+				dst = append(dst, s[start:i]...)
+				dst = append(dst, "\uFFFD"...)
+			case r == '\u2028' || r == '\u2029':
+				dst = append(dst, s[start:i]...)
+				dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			default:
+				i += size
+				continue
+			}
 			i += size
-			continue
+			start = i
 		}
-		i += size
-		start = i
+		// Skip the next plain run a word at a time.
+		if i < len(s) {
+			rest := s[i:]
+			i += plainPrefix(rest)
+		}
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')

@@ -193,7 +193,6 @@ func (d *Destination) Deliver(ctx context.Context, recs []sink.Record, s sink.Se
 		return nil
 	}
 	dl := &delivery{d: d, p: p, recs: recs, s: s}
-	dl.reportMeasured()
 
 	workers := min(cap(d.sem), len(p.streams))
 	if workers <= 1 {
@@ -321,25 +320,18 @@ type delivery struct {
 	last error
 }
 
-// reportMeasured counts and reports messages changed to fit (invalid UTF-8, truncation).
-func (dl *delivery) reportMeasured() {
+// reportChanged counts and reports an accepted message that was changed to fit: invalid UTF-8
+// replaced, or truncated.
+func (dl *delivery) reportChanged(it *item, key streamKey) {
 	d := dl.d
-	for s := range dl.p.streams {
-		sp := &dl.p.streams[s]
-		for _, it := range dl.p.items[sp.lo:sp.hi] {
-			if it.fl == 0 {
-				continue
-			}
-			if it.fl&flagInvalidUTF8 != 0 {
-				d.rep.Add("cloudwatch_invalid_utf8", 1)
-			}
-			if it.fl&flagTruncated != 0 {
-				d.rep.Add("cloudwatch_truncated", 1)
-				d.rep.Limited("cloudwatch:truncated:"+sp.key.group+"/"+sp.key.stream, report.Warn,
-					"cloudwatch: truncated a %d-byte message for group %q stream %q to %d bytes (CloudWatch's limit per event is %d bytes including %d bytes overhead)",
-					len(dl.recs[it.rec].Message), sp.key.group, sp.key.stream, it.size, MaxEventBytes, EventOverhead)
-			}
-		}
+	if it.fl&flagInvalidUTF8 != 0 {
+		d.rep.Add("cloudwatch_invalid_utf8", 1)
+	}
+	if it.fl&flagTruncated != 0 {
+		d.rep.Add("cloudwatch_truncated", 1)
+		d.rep.Limited("cloudwatch:truncated:"+key.group+"/"+key.stream, report.Warn,
+			"cloudwatch: truncated a %d-byte message for group %q stream %q to %d bytes (CloudWatch's limit per event is %d bytes including %d bytes overhead)",
+			len(dl.recs[it.rec].Message), key.group, key.stream, it.size, MaxEventBytes, EventOverhead)
 	}
 }
 
@@ -503,7 +495,8 @@ func (dl *delivery) settle(lo, hi int32, info *types.RejectedLogEventsInfo, key 
 	}
 	d := dl.d
 	for k := range n {
-		rec := &dl.recs[dl.p.items[int(lo)+k].rec]
+		it := &dl.p.items[int(lo)+k]
+		rec := &dl.recs[it.rec]
 		var typ, rule, counter string
 		switch {
 		case k < expiredEnd:
@@ -514,6 +507,9 @@ func (dl *delivery) settle(lo, hi int32, info *types.RejectedLogEventsInfo, key 
 			typ, counter, rule = "tooNew", "cloudwatch_too_new", "CloudWatch rejected it as too far in the future (tooNewLogEventStartIndex)"
 		default:
 			dl.s.Accepted(rec.Seq)
+			if it.fl != 0 {
+				dl.reportChanged(it, key)
+			}
 			continue
 		}
 		d.rep.Add(counter, 1)

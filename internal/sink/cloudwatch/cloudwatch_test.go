@@ -242,6 +242,9 @@ func TestFaults(t *testing.T) {
 			if len(rec.accepted)+len(rec.rejected) != 0 {
 				t.Fatal("records settled although every request failed")
 			}
+			if n := strings.Count(h.log.String(), "credentials expired (calling"); n != 1 {
+				t.Fatalf("%d lines about expired credentials, want 1 for all streams", n)
+			}
 		}},
 		{"creation off: missing group", func(c *config.Config) { c.AutoCreateGroup = false }, func(t *testing.T, h *harness) {
 			recs := g.at(0, 40)

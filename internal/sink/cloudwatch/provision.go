@@ -277,19 +277,24 @@ func (p *provisioner) applyRetention(ctx context.Context, group string) {
 	d.rep.Limited("cloudwatch:retention:"+group, report.Warn, "cloudwatch: could not set a retention of %d days on log group %q: %v. %s", days, group, err, consequence)
 }
 
-// missing reports a missing group or stream with creation turned off: one line per name per
-// minute, and a *sink.PermissionError (data kept, FLB_RETRY) since an operator must act.
+// missing reports a missing group (group is true when the service said the group is missing) or
+// stream with creation turned off: one line per name per minute, and a *sink.PermissionError
+// (data kept, FLB_RETRY) since an operator must act.
 func (p *provisioner) missing(key streamKey, group bool) error {
 	d := p.d
 	var target, msg, hint string
-	if group {
+	if group && !d.cfg.AutoCreateGroup {
 		target = key.group
 		hint = fmt.Sprintf("create log group %q (with its retention policy) or set auto_create_group on", key.group)
 		msg = fmt.Sprintf("log group %q does not exist and auto_create_group is off", key.group)
 	} else {
 		target = key.group + "/" + key.stream
 		hint = fmt.Sprintf("create log stream %q in log group %q or set auto_create_stream on", key.stream, key.group)
-		msg = fmt.Sprintf("log stream %q in log group %q does not exist and auto_create_stream is off", key.stream, key.group)
+		nor := ""
+		if group {
+			nor = " (nor does the group)"
+		}
+		msg = fmt.Sprintf("log stream %q in log group %q does not exist%s and auto_create_stream is off", key.stream, key.group, nor)
 	}
 	d.rep.Add("cloudwatch_missing_target", 1)
 	d.rep.Limited("cloudwatch:missing:"+target, report.Error, "cloudwatch: %s; fix: %s. %s", msg, hint, keptRetried)

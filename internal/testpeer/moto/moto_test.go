@@ -117,6 +117,20 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+// FuzzCheck: the checker never panics, and a body it cannot parse is reported, not accepted.
+func FuzzCheck(f *testing.F) {
+	f.Add("PutLogEvents", []byte(`{"logGroupName":"/g","logStreamName":"s","logEvents":[{"timestamp":1,"message":"a"}]}`))
+	f.Add("CreateLogGroup", []byte(`{"logGroupName":"a b"}`))
+	f.Add("PutLogEvents", []byte(`{"logEvents":[{"timestamp":null,"message":null},{}]}`))
+	f.Add("PutLogEvents", []byte("\xff{"))
+	f.Fuzz(func(t *testing.T, action string, body []byte) {
+		vs := Check(action, body)
+		if (action == "PutLogEvents" || action == "CreateLogGroup") && !json.Valid(body) && len(vs) == 0 {
+			t.Fatalf("unparsable body passed: %q", body)
+		}
+	})
+}
+
 // fakeTB records what a helper reports instead of failing the real test.
 type fakeTB struct {
 	testing.TB

@@ -1,4 +1,4 @@
-package main
+package registry
 
 import (
 	"bytes"
@@ -51,10 +51,10 @@ func (s *syncBuf) String() string {
 	return s.b.String()
 }
 
-func addFake(t *testing.T, r *registry, f flusher) (int, string) {
+func addFake(t *testing.T, r *Registry, f Flusher) (int, string) {
 	t.Helper()
 	var got string
-	id, rc := r.init(func(name string) (flusher, error) {
+	id, rc := r.Init(func(name string) (Flusher, error) {
 		got = name
 		if ff, ok := f.(*fake); ok {
 			ff.name = name
@@ -68,7 +68,7 @@ func addFake(t *testing.T, r *registry, f flusher) (int, string) {
 }
 
 func TestInitNamesAndIDs(t *testing.T) {
-	r := newRegistry(&syncBuf{})
+	r := New(&syncBuf{})
 	a, b := &fake{rc: delivery.OK}, &fake{rc: delivery.Retry}
 	idA, nameA := addFake(t, r, a)
 	idB, nameB := addFake(t, r, b)
@@ -79,23 +79,23 @@ func TestInitNamesAndIDs(t *testing.T) {
 		t.Fatalf("names = %q, %q", nameA, nameB)
 	}
 	// Each id reaches its own instance.
-	if rc := r.flush(idA, []byte{0x90}, "t.a"); rc != delivery.OK {
+	if rc := r.Flush(idA, []byte{0x90}, "t.a"); rc != delivery.OK {
 		t.Fatalf("flush a rc=%d", rc)
 	}
-	if rc := r.flush(idB, []byte{0x90}, "t.b"); rc != delivery.Retry {
+	if rc := r.Flush(idB, []byte{0x90}, "t.b"); rc != delivery.Retry {
 		t.Fatalf("flush b rc=%d", rc)
 	}
 	if a.lastTag.Load() != "t.a" || b.lastTag.Load() != "t.b" {
 		t.Fatalf("tags crossed: a=%v b=%v", a.lastTag.Load(), b.lastTag.Load())
 	}
 	// Register while instances are open keeps counting; once all are closed it starts again.
-	r.registered()
+	r.Registered()
 	_, nameC := addFake(t, r, &fake{})
 	if nameC != "cloudwatch_opensearch.2" {
 		t.Fatalf("name while open = %q", nameC)
 	}
-	r.exitAll()
-	r.registered()
+	r.ExitAll()
+	r.Registered()
 	_, nameD := addFake(t, r, &fake{})
 	if nameD != "cloudwatch_opensearch.0" {
 		t.Fatalf("name after reload = %q", nameD)
@@ -105,18 +105,18 @@ func TestInitNamesAndIDs(t *testing.T) {
 func TestInitFailures(t *testing.T) {
 	tests := []struct {
 		name    string
-		build   func(string) (flusher, error)
+		build   func(string) (Flusher, error)
 		wantLog string
 	}{
-		{"error", func(string) (flusher, error) { return nil, errors.New("config: region: required") }, ""},
-		{"nil instance", func(string) (flusher, error) { return nil, nil }, ""},
-		{"panic", func(string) (flusher, error) { panic("init exploded") }, "init: recovered from a panic (please report this bug): init exploded"},
+		{"error", func(string) (Flusher, error) { return nil, errors.New("config: region: required") }, ""},
+		{"nil instance", func(string) (Flusher, error) { return nil, nil }, ""},
+		{"panic", func(string) (Flusher, error) { panic("init exploded") }, "init: recovered from a panic (please report this bug): init exploded"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			log := &syncBuf{}
-			r := newRegistry(log)
-			id, rc := r.init(tt.build)
+			r := New(log)
+			id, rc := r.Init(tt.build)
 			if rc != delivery.Error || id != 0 {
 				t.Fatalf("init = id %d rc %d, want 0, %d", id, rc, delivery.Error)
 			}
@@ -135,10 +135,10 @@ func TestInitFailures(t *testing.T) {
 
 func TestFlushPanicReturnsRetry(t *testing.T) {
 	log := &syncBuf{}
-	r := newRegistry(log)
+	r := New(log)
 	f := &fake{rc: delivery.OK, panicOn: "explode"}
 	id, name := addFake(t, r, f)
-	if rc := r.flush(id, nil, "explode"); rc != delivery.Retry {
+	if rc := r.Flush(id, nil, "explode"); rc != delivery.Retry {
 		t.Fatalf("panicking flush rc=%d, want %d", rc, delivery.Retry)
 	}
 	out := log.String()
@@ -149,26 +149,26 @@ func TestFlushPanicReturnsRetry(t *testing.T) {
 		t.Fatalf("log lacks the stack: %s", out)
 	}
 	// The instance still works afterwards.
-	if rc := r.flush(id, nil, "fine"); rc != delivery.OK {
+	if rc := r.Flush(id, nil, "fine"); rc != delivery.OK {
 		t.Fatalf("flush after panic rc=%d", rc)
 	}
 }
 
 func TestUnknownContexts(t *testing.T) {
 	log := &syncBuf{}
-	r := newRegistry(log)
+	r := New(log)
 	for _, id := range []int{0, 1, -7} {
-		if rc := r.flush(id, []byte{1}, "t"); rc != delivery.Error {
+		if rc := r.Flush(id, []byte{1}, "t"); rc != delivery.Error {
 			t.Fatalf("flush(%d) rc=%d", id, rc)
 		}
-		if rc := r.exit(id); rc != delivery.OK {
+		if rc := r.Exit(id); rc != delivery.OK {
 			t.Fatalf("exit(%d) rc=%d", id, rc)
 		}
 	}
 	if !strings.Contains(log.String(), "never initialized (context 0)") {
 		t.Fatalf("log: %s", log)
 	}
-	if rc := r.flushWithoutContext("old.api"); rc != delivery.Error {
+	if rc := r.FlushWithoutContext("old.api"); rc != delivery.Error {
 		t.Fatalf("flushWithoutContext rc=%d", rc)
 	}
 	if !strings.Contains(log.String(), `FLBPluginFlush called without an instance context (chunk with tag "old.api")`) {
@@ -177,42 +177,42 @@ func TestUnknownContexts(t *testing.T) {
 }
 
 func TestExitClosesOnceAndForgets(t *testing.T) {
-	r := newRegistry(&syncBuf{})
+	r := New(&syncBuf{})
 	a, b := &fake{rc: delivery.OK}, &fake{rc: delivery.OK}
 	idA, _ := addFake(t, r, a)
 	idB, _ := addFake(t, r, b)
 	for range 2 {
-		if rc := r.exit(idA); rc != delivery.OK {
+		if rc := r.Exit(idA); rc != delivery.OK {
 			t.Fatalf("exit rc=%d", rc)
 		}
 	}
 	if a.closes.Load() != 1 || b.closes.Load() != 0 {
 		t.Fatalf("closes a=%d b=%d", a.closes.Load(), b.closes.Load())
 	}
-	if rc := r.flush(idA, nil, "t"); rc != delivery.Retry {
+	if rc := r.Flush(idA, nil, "t"); rc != delivery.Retry {
 		t.Fatalf("flush after exit rc=%d, want %d (the chunk is kept)", rc, delivery.Retry)
 	}
 	if a.flushes.Load() != 0 {
 		t.Fatalf("a flush reached the instance after its exit")
 	}
-	if rc := r.flush(idB, nil, "t"); rc != delivery.OK {
+	if rc := r.Flush(idB, nil, "t"); rc != delivery.OK {
 		t.Fatalf("other instance rc=%d", rc)
 	}
-	r.exitAll()
-	r.exitAll()
+	r.ExitAll()
+	r.ExitAll()
 	if b.closes.Load() != 1 || r.open() != 0 {
 		t.Fatalf("closes b=%d open=%d", b.closes.Load(), r.open())
 	}
-	if rc := r.flush(idB, nil, "t"); rc != delivery.Retry {
+	if rc := r.Flush(idB, nil, "t"); rc != delivery.Retry {
 		t.Fatalf("flush after exitAll rc=%d", rc)
 	}
 }
 
 func TestClosePanicIsContained(t *testing.T) {
 	log := &syncBuf{}
-	r := newRegistry(log)
+	r := New(log)
 	id, _ := addFake(t, r, panicCloser{})
-	if rc := r.exit(id); rc != delivery.OK {
+	if rc := r.Exit(id); rc != delivery.OK {
 		t.Fatalf("exit rc=%d", rc)
 	}
 	if !strings.Contains(log.String(), "exit: recovered from a panic (please report this bug): close failed") {
@@ -228,7 +228,7 @@ func (panicCloser) Close()                   { panic("close failed") }
 // TestConcurrentFlushAndExit runs flushes of two instances on many goroutines while one
 // instance exits; with -race it proves the registry's locking.
 func TestConcurrentFlushAndExit(t *testing.T) {
-	r := newRegistry(&syncBuf{})
+	r := New(&syncBuf{})
 	a, b := &fake{rc: delivery.OK}, &fake{rc: delivery.OK}
 	idA, _ := addFake(t, r, a)
 	idB, _ := addFake(t, r, b)
@@ -239,15 +239,15 @@ func TestConcurrentFlushAndExit(t *testing.T) {
 		wg.Go(func() {
 			for i := range 200 {
 				if g == 0 && i == 100 {
-					r.exit(idA)
+					r.Exit(idA)
 					exited.Store(true)
 				}
 				wasExited := exited.Load()
-				rc := r.flush(idA, nil, fmt.Sprint(g))
+				rc := r.Flush(idA, nil, fmt.Sprint(g))
 				if wasExited && rc != delivery.Retry {
 					afterExit.Add(1)
 				}
-				if rc := r.flush(idB, nil, "b"); rc != delivery.OK {
+				if rc := r.Flush(idB, nil, "b"); rc != delivery.OK {
 					t.Errorf("flush b rc=%d", rc)
 				}
 			}
@@ -263,15 +263,15 @@ func TestConcurrentFlushAndExit(t *testing.T) {
 	if a.closes.Load() != 1 {
 		t.Fatalf("a closes = %d", a.closes.Load())
 	}
-	r.exitAll()
+	r.ExitAll()
 }
 
 // BenchmarkFlushDispatch measures what the export layer adds to every flush: the id lookup
 // under the registry's read lock and the panic guard, from parallel goroutines as Fluent Bit's
 // workers call it.
 func BenchmarkFlushDispatch(b *testing.B) {
-	r := newRegistry(&syncBuf{})
-	id, rc := r.init(func(string) (flusher, error) { return panicCloser{}, nil }) // Flush: return OK
+	r := New(&syncBuf{})
+	id, rc := r.Init(func(string) (Flusher, error) { return panicCloser{}, nil }) // Flush: return OK
 	if rc != delivery.OK {
 		b.Fatal("init failed")
 	}
@@ -279,7 +279,7 @@ func BenchmarkFlushDispatch(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if r.flush(id, data, "bench") != delivery.OK {
+			if r.Flush(id, data, "bench") != delivery.OK {
 				b.Error("flush failed")
 				return
 			}

@@ -1,4 +1,6 @@
-package main
+// Package registry holds the live [OUTPUT] instances of the process behind integer ids, the
+// only thing Fluent Bit keeps for a Go plugin. The cgo exports in plugin/ only call it.
+package registry
 
 import (
 	"fmt"
@@ -11,8 +13,8 @@ import (
 	"github.com/cwos/cloudwatch-opensearch/internal/report"
 )
 
-// flusher is what the exports drive: a *delivery.Instance, or a fake in tests.
-type flusher interface {
+// Flusher is what the exports drive: a *delivery.Instance, or a fake in tests.
+type Flusher interface {
 	Flush(data []byte, tag string) int
 	Close()
 }
@@ -20,7 +22,11 @@ type flusher interface {
 // registry holds the live [OUTPUT] instances of the process by an integer id. Fluent Bit only
 // ever sees that id (through fluent-bit-go's context map), never a Go pointer. Every method
 // turns a panic into a log line and a return code, so a bug never takes Fluent Bit down.
-type registry struct {
+// PluginName is the name used in [OUTPUT] Name and in instance labels.
+const PluginName = "cloudwatch_opensearch"
+
+// Registry holds the live instances.
+type Registry struct {
 	w   io.Writer        // log output; nil = stderr
 	rep *report.Reporter // lines that belong to no instance
 
@@ -32,17 +38,21 @@ type registry struct {
 }
 
 type entry struct {
-	in  flusher
+	in  Flusher
 	rep *report.Reporter // the instance's label, for panics caught here
 }
 
-func newRegistry(w io.Writer) *registry {
-	return &registry{w: w, rep: report.New("plugin", w), live: map[int]*entry{}, closed: map[int]bool{}}
+// Reporter logs lines that belong to no instance.
+func (r *Registry) Reporter() *report.Reporter { return r.rep }
+
+// New returns an empty registry logging to w (nil = stderr).
+func New(w io.Writer) *Registry {
+	return &Registry{w: w, rep: report.New("plugin", w), live: map[int]*entry{}, closed: map[int]bool{}}
 }
 
 // registered starts the instance numbering again when no instance is open (a hot reload calls
 // FLBPluginRegister again in the same process, since a Go .so is never unloaded).
-func (r *registry) registered() {
+func (r *Registry) Registered() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.live) == 0 {
@@ -50,11 +60,11 @@ func (r *registry) registered() {
 	}
 }
 
-// init builds one instance named "cloudwatch_opensearch.N" and returns its id and FLB_OK, or
+// Init builds one instance named "cloudwatch_opensearch.N" and returns its id and FLB_OK, or
 // FLB_ERROR when build fails or panics (build has logged why; Fluent Bit then refuses to start).
-func (r *registry) init(build func(name string) (flusher, error)) (id, rc int) {
+func (r *Registry) Init(build func(name string) (Flusher, error)) (id, rc int) {
 	r.mu.Lock()
-	name := fmt.Sprintf("%s.%d", Name, r.seq)
+	name := fmt.Sprintf("%s.%d", PluginName, r.seq)
 	r.seq++
 	r.mu.Unlock()
 	rep := report.New(name, r.w)
@@ -77,17 +87,17 @@ func (r *registry) init(build func(name string) (flusher, error)) (id, rc int) {
 }
 
 // get returns the open instance id, or nil and whether id has exited.
-func (r *registry) get(id int) (e *entry, closed bool) {
+func (r *Registry) get(id int) (e *entry, closed bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	e = r.live[id]
 	return e, e == nil && r.closed[id]
 }
 
-// flush hands one chunk to instance id. A panic returns FLB_RETRY: the chunk stays with Fluent
+// Flush hands one chunk to instance id. A panic returns FLB_RETRY: the chunk stays with Fluent
 // Bit. So does a flush racing with the instance's exit (as delivery answers while closing); a
-// flush for an id that never existed is a caller bug, answered with FLB_ERROR.
-func (r *registry) flush(id int, data []byte, tag string) (rc int) {
+// A flush for an id that never existed is a caller bug, answered with FLB_ERROR.
+func (r *Registry) Flush(id int, data []byte, tag string) (rc int) {
 	e, closed := r.get(id)
 	if closed {
 		r.rep.Limited("flush:closed", report.Warn,
@@ -109,7 +119,7 @@ func (r *registry) flush(id int, data []byte, tag string) (rc int) {
 }
 
 // flushWithoutContext answers the pre-context FLBPluginFlush, which cannot name its instance.
-func (r *registry) flushWithoutContext(tag string) int {
+func (r *Registry) FlushWithoutContext(tag string) int {
 	r.rep.Limited("flush:nocontext", report.Error,
 		"FLBPluginFlush called without an instance context (chunk with tag %q): this Fluent Bit is too old for this plugin; it drops the chunk", tag)
 	return delivery.Error
@@ -117,7 +127,7 @@ func (r *registry) flushWithoutContext(tag string) int {
 
 // exit closes instance id and forgets it. An unknown id (already closed) is not an error:
 // Fluent Bit may reach the exit path twice on a failed start.
-func (r *registry) exit(id int) int {
+func (r *Registry) Exit(id int) int {
 	r.mu.Lock()
 	e := r.live[id]
 	if e != nil {
@@ -132,7 +142,7 @@ func (r *registry) exit(id int) int {
 }
 
 // exitAll closes every open instance, concurrently, since each waits up to its exit grace.
-func (r *registry) exitAll() int {
+func (r *Registry) ExitAll() int {
 	r.mu.Lock()
 	all := make([]*entry, 0, len(r.live))
 	for id, e := range r.live {
@@ -149,7 +159,7 @@ func (r *registry) exitAll() int {
 	return delivery.OK
 }
 
-func (r *registry) close(e *entry) {
+func (r *Registry) close(e *entry) {
 	defer func() {
 		if p := recover(); p != nil {
 			logPanic(e.rep, "exit", p)
@@ -159,7 +169,7 @@ func (r *registry) close(e *entry) {
 }
 
 // open returns how many instances are open.
-func (r *registry) open() int {
+func (r *Registry) open() int {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return len(r.live)
