@@ -343,7 +343,6 @@ func TestBadConfigLogsEveryProblem(t *testing.T) {
 	}
 }
 
-
 // The baseline used by the benchmark must itself be right, or the ratio means nothing.
 func TestBaselineReadsEveryRecord(t *testing.T) {
 	var b baseline
