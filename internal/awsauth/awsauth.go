@@ -6,9 +6,10 @@ package awsauth
 import (
 	"context"
 	"fmt"
-	"net/http"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/ec2rolecreds"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
@@ -22,7 +23,9 @@ type Options struct {
 	RoleARN     string // assume this role with the chain's credentials; "" = use them directly
 	ExternalID  string
 	STSEndpoint string // custom STS endpoint URL; "" = AWS
-	HTTPClient  *http.Client
+	// RequestTimeout bounds each SDK request (credentials, STS); 0 = the SDK default. The SDK's
+	// buildable client is kept so AWS_CA_BUNDLE still works.
+	RequestTimeout time.Duration
 }
 
 // Load returns an aws.Config ready for service clients. It does not call AWS: credentials are
@@ -36,8 +39,8 @@ func Load(ctx context.Context, o Options) (aws.Config, error) {
 			eo.Client = imds.New(imds.Options{EnableFallback: aws.FalseTernary})
 		}),
 	}
-	if o.HTTPClient != nil {
-		opts = append(opts, awsconfig.WithHTTPClient(o.HTTPClient))
+	if o.RequestTimeout > 0 {
+		opts = append(opts, awsconfig.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(o.RequestTimeout)))
 	}
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {

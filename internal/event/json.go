@@ -432,6 +432,20 @@ func special(x uint64) uint64 {
 // appendString writes s as a quoted JSON string: valid UTF-8 raw, invalid bytes as U+FFFD.
 // Most strings need no escaping: they are found with one scan and copied with one copy.
 func appendString(dst, s []byte) []byte {
+	if len(s) <= 8 && cap(s) >= 8 { // short keys and values: one word in, one word out
+		x := binary.LittleEndian.Uint64(s[:8])
+		if special(x)&(1<<(8*len(s))-1) == 0 {
+			n := len(dst)
+			if cap(dst)-n < 10 {
+				dst = slices.Grow(dst, 10)
+			}
+			dst = dst[:n+10]
+			dst[n] = '"'
+			binary.LittleEndian.PutUint64(dst[n+1:], x) // bytes past s are overwritten next
+			dst[n+1+len(s)] = '"'
+			return dst[:n+2+len(s)]
+		}
+	}
 	i := plainPrefix(s)
 	if i < len(s) {
 		return appendEscaped(dst, s, i)

@@ -257,3 +257,28 @@ func TestLookupAllocatesNothing(t *testing.T) {
 		t.Errorf("allocs = %v, text %q %v", allocs, buf, ok)
 	}
 }
+
+func FuzzLookup(f *testing.F) {
+	_, gen := chunkgen.K8sChunk(1, 1, chunkgen.Options{})
+	f.Add(mp(gen[0].Record), "kubernetes", "labels", 0)
+	f.Add(mp(M{{"a", []any{1, M{{"b", 2}}}}}), "a", "b", 1)
+	f.Add([]byte{0xdf, 0, 0, 0, 2, 0xa1, 'a'}, "a", "", -1)
+	f.Fuzz(func(t *testing.T, rec []byte, k1, k2 string, idx int) {
+		path := []PathElem{{Key: k1}, {Index: idx, IsIndex: true}, {Key: k2}}
+		for n := 0; n <= len(path); n++ {
+			v := Lookup(rec, path[:n])
+			if v.Kind == Missing {
+				continue
+			}
+			if !within(v.Raw, rec) {
+				t.Fatalf("Raw outside the record")
+			}
+			if end, p := skip(v.Raw, 0); p != 0 || end != len(v.Raw) {
+				t.Fatalf("Raw %x is not one complete value", v.Raw)
+			}
+			if _, ok := v.AppendText(nil); ok != (v.Kind != Nil && v.Kind != Map && v.Kind != Array && v.Kind != Ext) {
+				t.Fatalf("AppendText ok=%v for %v", ok, v.Kind)
+			}
+		}
+	})
+}

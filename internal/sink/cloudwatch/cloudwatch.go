@@ -117,10 +117,11 @@ func New(ctx context.Context, cfg *config.Config, rep *report.Reporter, opts ...
 		timeout = 30 * time.Second
 	}
 	awsCfg, err := awsauth.Load(ctx, awsauth.Options{
-		Region:      cfg.Region,
-		RoleARN:     cfg.RoleARN,
-		ExternalID:  cfg.ExternalID,
-		STSEndpoint: cfg.STSEndpoint,
+		Region:         cfg.Region,
+		RoleARN:        cfg.RoleARN,
+		ExternalID:     cfg.ExternalID,
+		STSEndpoint:    cfg.STSEndpoint,
+		RequestTimeout: cfg.RequestTimeout,
 	})
 	if err != nil {
 		return nil, err
@@ -388,7 +389,9 @@ func (dl *delivery) send(ctx context.Context, s, lo, hi int32, budget *int) erro
 			return pendingCause(last, ctx.Err())
 		}
 		var out *cloudwatchlogs.PutLogEventsOutput
+		var sent time.Time
 		err := d.call(ctx, func(ctx context.Context) error {
+			sent = time.Now()
 			var err error
 			out, err = d.client.PutLogEvents(ctx, in)
 			return err
@@ -407,7 +410,7 @@ func (dl *delivery) send(ctx context.Context, s, lo, hi int32, budget *int) erro
 			dl.settle(lo, hi, nil, key)
 			return nil
 		case classNotFound:
-			eerr := d.prov.ensureStream(ctx, key, apiMessage(err))
+			eerr := d.prov.ensureStream(ctx, key, apiMessage(err), sent)
 			if eerr == nil && !resent {
 				resent = true
 				continue // it exists now: send again at once, then back off if it still fails

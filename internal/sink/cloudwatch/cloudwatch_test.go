@@ -94,6 +94,9 @@ func TestDeliver100k(t *testing.T) {
 			t.Fatalf("CreateLogGroup without the class: %s", b)
 		}
 	}
+	if strings.Contains(h.log.String(), "no longer exists") || strings.Contains(h.log.String(), "error]") {
+		t.Fatalf("false alarms in the log:\n%s", h.log.String())
+	}
 	if !strings.Contains(h.log.String(), `created log group "/eks/demo/ns-0" (retention 7 days, class INFREQUENT_ACCESS, tags env,team, KMS key`) {
 		t.Fatalf("no creation line in the log:\n%s", h.log.String())
 	}

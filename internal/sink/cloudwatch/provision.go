@@ -32,7 +32,7 @@ type provisioner struct {
 	d *Destination
 
 	mu        sync.Mutex
-	known     map[streamKey]struct{} // streams that accepted events or that we created
+	known     map[streamKey]time.Time // streams that accepted events or that we created: when
 	flights   map[string]*flight
 	retention map[string]time.Time // groups we created whose retention is not set yet: last try
 	pendingRP atomic.Int32         // len(retention), read without the lock on the hot path
@@ -44,7 +44,7 @@ type flight struct {
 }
 
 func newProvisioner(d *Destination) *provisioner {
-	return &provisioner{d: d, known: map[streamKey]struct{}{}, flights: map[string]*flight{}, retention: map[string]time.Time{}}
+	return &provisioner{d: d, known: map[streamKey]time.Time{}, flights: map[string]*flight{}, retention: map[string]time.Time{}}
 }
 
 // once runs fn for key unless a call for key is already running, in which case it waits for
@@ -77,12 +77,10 @@ func (p *provisioner) once(ctx context.Context, key string, fn func(context.Cont
 // group.
 func (p *provisioner) delivered(ctx context.Context, key streamKey) {
 	p.mu.Lock()
-	if _, ok := p.known[key]; !ok {
-		if len(p.known) >= maxKnown {
-			clear(p.known)
-		}
-		p.known[key] = struct{}{}
+	if len(p.known) >= maxKnown {
+		clear(p.known)
 	}
+	p.known[key] = time.Now()
 	due := false
 	if p.pendingRP.Load() > 0 {
 		if t, ok := p.retention[key.group]; ok && p.d.now().Sub(t) >= retentionRetry {
@@ -96,22 +94,26 @@ func (p *provisioner) delivered(ctx context.Context, key streamKey) {
 	}
 }
 
-// forget drops key from the known streams and reports whether it was there.
-func (p *provisioner) forget(key streamKey) bool {
+// forget drops key from the known streams and reports whether it was known to exist before
+// sent, when the request that found it missing went out.
+func (p *provisioner) forget(key streamKey, sent time.Time) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	_, ok := p.known[key]
-	delete(p.known, key)
-	return ok
+	t, ok := p.known[key]
+	if ok && t.Before(sent) {
+		delete(p.known, key)
+		return true
+	}
+	return false
 }
 
-// ensureStream makes key exist after PutLogEvents said ResourceNotFound (putMsg is the service's
-// message, which names the missing resource). It returns nil when the stream exists now, a
+// ensureStream makes key exist after a PutLogEvents sent at sent said ResourceNotFound (putMsg is
+// the service's message, which names the missing resource). It returns nil when the stream exists now, a
 // *sink.PermissionError when an operator must act (denied, or creation turned off), or an error
 // to retry.
-func (p *provisioner) ensureStream(ctx context.Context, key streamKey, putMsg string) error {
+func (p *provisioner) ensureStream(ctx context.Context, key streamKey, putMsg string, sent time.Time) error {
 	d := p.d
-	if p.forget(key) {
+	if p.forget(key, sent) {
 		d.rep.Add("cloudwatch_vanished", 1)
 		d.rep.Limited("cloudwatch:vanished:"+key.group+"/"+key.stream, report.Warn,
 			"cloudwatch: log stream %q of log group %q no longer exists (deleted while in use?): %s", key.stream, key.group, putMsg)
@@ -152,7 +154,7 @@ func (p *provisioner) ensureStream(ctx context.Context, key streamKey, putMsg st
 			return fmt.Errorf("CreateLogStream %q in log group %q: %w", key.stream, key.group, err)
 		}
 		p.mu.Lock()
-		p.known[key] = struct{}{}
+		p.known[key] = time.Now()
 		p.mu.Unlock()
 		return nil
 	})

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -512,24 +513,30 @@ func TestDeliverEndpointDown(t *testing.T) {
 	}
 }
 
-// freePort returns an address nothing listens on.
-func freePort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 func TestDeliverFailsOverBetweenEndpoints(t *testing.T) {
 	peer, err := bulk.Start(bulk.Options{PathPrefix: "/es"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer peer.Close()
-	dead := "http://" + freePort(t) + "/es"
+	// A node that accepts connections and drops them: counts how often it is tried.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var tries atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			tries.Add(1)
+			c.Close()
+		}
+	}()
+	dead := "http://" + ln.Addr().String() + "/es"
 	fx := setup(t, bulk.Options{}, []string{"opensearch_endpoint", dead + "," + peer.URL()})
 	recs := k8sRecords(t, 15, 200, chunkgen.Options{}, 0)
 	for round := range 4 {
@@ -546,6 +553,9 @@ func TestDeliverFailsOverBetweenEndpoints(t *testing.T) {
 	}
 	if fx.rep.Count("opensearch_requests") != 4 {
 		t.Fatalf("%d requests: fail-over must happen inside one attempt", fx.rep.Count("opensearch_requests"))
+	}
+	if n := tries.Load(); n != 1 {
+		t.Fatalf("the dropping node was tried %d times, want once (then skipped for %s)", n, downFor)
 	}
 }
 

@@ -3,6 +3,7 @@ package opensearch
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -242,4 +243,21 @@ func m(kv ...any) chunkgen.Map {
 		out = append(out, chunkgen.KV{Key: kv[i].(string), Value: kv[i+1]})
 	}
 	return out
+}
+
+// FuzzAccountFromARN: the account is empty or the 12-digit fifth field of the input.
+func FuzzAccountFromARN(f *testing.F) {
+	for _, s := range []string{"arn:aws:iam::558846430793:role/x", "arn:aws:iam::1:role", "", "arn:::::", "arn:aws:sts::123456789012:assumed-role/a/b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, arn string) {
+		a := accountFromARN(arn)
+		if a == "" {
+			return
+		}
+		parts := strings.Split(arn, ":")
+		if len(a) != 12 || len(parts) < 6 || parts[4] != a || parts[0] != "arn" {
+			t.Fatalf("accountFromARN(%q) = %q", arn, a)
+		}
+	})
 }

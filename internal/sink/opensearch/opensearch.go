@@ -49,11 +49,10 @@ const minSplitBytes = 16 << 10
 type Option func(*options)
 
 type options struct {
-	awsCfg   *aws.Config
-	owner    *string
-	backoff  *retry.Backoff
-	getenv   func(string) string
-	wrapBase func(http.RoundTripper) http.RoundTripper
+	awsCfg  *aws.Config
+	owner   *string
+	backoff *retry.Backoff
+	getenv  func(string) string
 }
 
 // WithAWSConfig signs with this AWS config instead of loading the default credential chain.
@@ -67,12 +66,6 @@ func WithBackoff(b retry.Backoff) Option { return func(o *options) { o.backoff =
 
 // WithGetenv replaces os.Getenv when looking up AWS_ROLE_ARN for @owner.
 func WithGetenv(f func(string) string) Option { return func(o *options) { o.getenv = f } }
-
-// WithTransportWrapper wraps the HTTP transport under opensearch-go (tests: fault injection
-// on the client side).
-func WithTransportWrapper(f func(http.RoundTripper) http.RoundTripper) Option {
-	return func(o *options) { o.wrapBase = f }
-}
 
 // Destination writes records to OpenSearch. It is safe for concurrent use.
 type Destination struct {
@@ -152,11 +145,7 @@ func New(ctx context.Context, cfg *config.Config, rep *report.Reporter, opts ...
 	if err != nil {
 		return nil, err
 	}
-	var base http.RoundTripper = tr
-	if o.wrapBase != nil {
-		base = o.wrapBase(tr)
-	}
-	g := &guard{base: base}
+	g := &guard{base: tr}
 
 	var sign signer.Signer
 	if cfg.OpenSearchAuth == config.AuthSigV4 {
@@ -269,6 +258,12 @@ func (f *flight) fail(err error) {
 	f.mu.Unlock()
 }
 
+func (f *flight) lastErr() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.last
+}
+
 func (f *flight) denied(err *sink.PermissionError) {
 	f.mu.Lock()
 	f.perm = err
@@ -285,13 +280,8 @@ func (d *Destination) Deliver(ctx context.Context, recs []sink.Record, s sink.Se
 	}
 	defer d.life.leave()
 
-	f := d.flights.Get().(*flight)
-	*f = flight{d: d, ctx: ctx, recs: recs, s: s, arena: getBuf(&d.bufs), items: f.items[:0], state: f.state[:0], pending: f.pending[:0]}
-	defer func() {
-		f.arena.release()
-		*f = flight{items: f.items[:0], state: f.state[:0], pending: f.pending[:0]}
-		d.flights.Put(f)
-	}()
+	f := d.newFlight(ctx, recs, s)
+	defer f.release()
 
 	if err := f.encode(); err != nil {
 		return err
@@ -334,6 +324,21 @@ func (d *Destination) Deliver(ctx context.Context, recs []sink.Record, s sink.Se
 		last = ctx.Err()
 	}
 	return &sink.PendingError{Destination: Name, Pending: left, Last: last}
+}
+
+// newFlight takes a flight from the pool, keeping its slices' storage.
+func (d *Destination) newFlight(ctx context.Context, recs []sink.Record, s sink.Settler) *flight {
+	f := d.flights.Get().(*flight)
+	*f = flight{d: d, ctx: ctx, recs: recs, s: s, arena: getBuf(&d.bufs), items: f.items[:0], state: f.state[:0], pending: f.pending[:0]}
+	return f
+}
+
+// release returns the flight to the pool; the arena goes back once no request body uses it.
+func (f *flight) release() {
+	d := f.d
+	f.arena.release()
+	*f = flight{items: f.items[:0], state: f.state[:0], pending: f.pending[:0]}
+	d.flights.Put(f)
 }
 
 // encode writes every record's _bulk lines into the arena; a record whose lines alone exceed
@@ -554,6 +559,8 @@ func (f *flight) settle(batch []int32, res result) {
 	}
 	if retries > 0 {
 		d.rep.Add("opensearch_throttled_items", int64(retries))
+		d.rep.Limited("opensearch:throttled:"+res.ep.name, report.Warn,
+			"opensearch: %s answered %d of %d items with 429 or 5xx (%v); retrying them with backoff", res.ep.name, retries, len(batch), f.lastErr())
 	}
 }
 

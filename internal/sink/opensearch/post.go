@@ -28,21 +28,28 @@ func (d *Destination) post(ctx context.Context, p *payload) result {
 	n := len(d.eps)
 	start := int(d.rr.Add(1)-1) % n
 	now := time.Now().UnixNano()
+	var down uint64 // endpoints down when this attempt began (the first 64)
+	for i, ep := range d.eps[:min(n, 64)] {
+		if ep.downUntil.Load() > now {
+			down |= 1 << i
+		}
+	}
 	var res result
-	for pass := 0; pass < 2; pass++ {
+	for pass := 0; pass < 2; pass++ { // up endpoints first, then the ones that failed lately
 		for i := 0; i < n; i++ {
-			ep := d.eps[(start+i)%n]
-			if down := ep.downUntil.Load() > now; down != (pass == 1) {
+			k := (start + i) % n
+			if wasDown := k < 64 && down&(1<<k) != 0; wasDown != (pass == 1) {
 				continue
 			}
+			ep := d.eps[k]
 			res = d.postTo(ctx, ep, p)
-			if res.status != 0 || ctx.Err() != nil {
+			if res.status != 0 {
 				ep.downUntil.Store(0)
 				return res
 			}
 			var ce *credentialsError
-			if errors.As(res.err, &ce) {
-				return res // another endpoint would not sign better
+			if ctx.Err() != nil || errors.As(res.err, &ce) {
+				return res // the flush is over, or another endpoint would not sign better
 			}
 			ep.downUntil.Store(time.Now().Add(downFor).UnixNano())
 		}

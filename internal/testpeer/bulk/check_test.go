@@ -2,8 +2,10 @@ package bulk
 
 import (
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -63,6 +65,9 @@ func TestCheckDocument(t *testing.T) {
 		{`{"k":{"a":1,"a":2}}`, false, "Duplicate field 'a'"},
 		{`{"a":1,"\u0061":2}`, false, "Duplicate field 'a'"},
 		{`{"a":[{"b":1,"b":1}]}`, false, "Duplicate field 'b'"},
+		{`{"k0":0,"k1":1,"k2":2,"k3":3,"k4":4,"k5":5,"k6":6,"k7":7,"k8":8,"k9":9,"k10":10,"k11":11,"k12":12,"k13":13,"k14":14,"k15":15,"k16":16,"k17":17}`, true, ""},
+		{`{"k0":0,"k1":1,"k2":2,"k3":3,"k4":4,"k5":5,"k6":6,"k7":7,"k8":8,"k9":9,"k10":10,"k11":11,"k12":12,"k13":13,"k14":14,"k15":15,"k16":16,"k3":17}`, false, "Duplicate field 'k3'"},
+		{`{"k0":0,"k1":1,"k2":2,"k3":3,"k4":4,"k5":5,"k6":6,"k7":7,"k8":8,"k9":9,"k10":10,"k11":11,"k12":12,"k13":13,"k14":14,"k15":15,"k16":16,"k16":17}`, false, "Duplicate field 'k16'"},
 		{`[]`, false, "not a JSON object"},
 		{`"x"`, false, "not a JSON object"},
 		{``, false, "not a JSON object"},
@@ -200,4 +205,24 @@ func TestFilterPath(t *testing.T) {
 			t.Errorf("filter %q:\n got %s\nwant %s", tt.filter, got, tt.want)
 		}
 	}
+}
+
+// FuzzVerifySigV4: any Authorization header, date and query is refused with an error, never
+// a panic, and never accepted without the secret.
+func FuzzVerifySigV4(f *testing.F) {
+	f.Add("AWS4-HMAC-SHA256 Credential=AK/20240101/us-east-1/es/aws4_request, SignedHeaders=host;x-amz-date, Signature=00", "20240101T000000Z", "filter_path=a%2Cb")
+	f.Add("AWS4-HMAC-SHA256 Credential=/,SignedHeaders=;,Signature=", "x", "%zz")
+	f.Fuzz(func(t *testing.T, auth, date, query string) {
+		req, err := http.NewRequest(http.MethodPost, "http://127.0.0.1/_bulk", nil)
+		if err != nil {
+			return
+		}
+		req.URL.RawQuery = query
+		req.Header.Set("Authorization", auth)
+		req.Header.Set("X-Amz-Date", date)
+		now := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+		if VerifySigV4(req, []byte("{}\n"), SigV4Credentials{AccessKeyID: "AK", SecretAccessKey: "s", Region: "us-east-1", Service: "es"}, now) == nil {
+			t.Fatalf("accepted a signature made without the secret: %q", auth)
+		}
+	})
 }

@@ -87,7 +87,9 @@ func (p *jsonChecker) object(depth int) error {
 		p.i++
 		return nil
 	}
-	seen := map[string]struct{}{}
+	var small [16]string
+	keys := small[:0]
+	var seen map[string]struct{} // past 16 keys
 	for {
 		p.ws()
 		if p.i >= len(p.b) || p.b[p.i] != '"' {
@@ -97,10 +99,24 @@ func (p *jsonChecker) object(depth int) error {
 		if err != nil {
 			return err
 		}
-		if _, dup := seen[key]; dup {
+		dup := false
+		if seen != nil {
+			_, dup = seen[key]
+			seen[key] = struct{}{}
+		} else {
+			for _, k := range keys {
+				dup = dup || k == key
+			}
+			if keys = append(keys, key); len(keys) == len(small) {
+				seen = make(map[string]struct{}, 2*len(small))
+				for _, k := range keys {
+					seen[k] = struct{}{}
+				}
+			}
+		}
+		if dup {
 			return fmt.Errorf("Duplicate field '%s'", key)
 		}
-		seen[key] = struct{}{}
 		p.ws()
 		if p.i >= len(p.b) || p.b[p.i] != ':' {
 			return p.fail("expected ':'")
@@ -159,6 +175,13 @@ func (p *jsonChecker) str(decode bool) (string, error) {
 	var out []byte
 	for p.i < len(p.b) {
 		c := p.b[p.i]
+		if c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\' {
+			if out != nil {
+				out = append(out, c)
+			}
+			p.i++
+			continue
+		}
 		switch {
 		case c == '"':
 			s := p.b[start:p.i]

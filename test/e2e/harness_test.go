@@ -1,0 +1,478 @@
+package e2e_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cwos/cloudwatch-opensearch/internal/testpeer/bulk"
+	"github.com/cwos/cloudwatch-opensearch/internal/testpeer/moto"
+)
+
+// The OpenSearch internal user of every test. The password reaches the plugin only through the
+// environment (${E2E_OS_PASSWORD} in the properties, expanded by the host as Fluent Bit does) and
+// must never appear in what the plugin prints.
+const (
+	osUser     = "fluent-bit"
+	osPassword = "e2e-Sup3r-s3cret-Pa55"
+)
+
+// peers are the two destinations of one test: moto_server behind its checking proxy (and, when
+// asked, a front that throttles a share of calls), and the _bulk endpoint with basic auth.
+type peers struct {
+	moto  *moto.Server
+	proxy *moto.Proxy
+	front *throttleFront // nil unless peerOptions.Throttle > 0
+	cwURL string         // what the plugin is pointed at
+	bulk  *bulk.Server
+}
+
+type peerOptions struct {
+	Throttle float64 // share of CloudWatch calls answered ThrottlingException before the proxy
+	Seed     uint64
+}
+
+// startPeers starts both destinations for t and checks at its end that neither saw a protocol
+// violation, an unauthenticated request or a request that was not _bulk.
+func startPeers(t *testing.T, o peerOptions) *peers {
+	t.Helper()
+	p := &peers{moto: moto.Start(t)}
+	p.proxy = moto.NewProxy(t, p.moto.URL) // fails the test on any PutLogEvents rule broken
+	p.cwURL = p.proxy.URL
+	if o.Throttle > 0 {
+		p.front = newThrottleFront(t, p.proxy.URL, o.Throttle, o.Seed)
+		p.cwURL = p.front.URL
+	}
+	b, err := bulk.Start(bulk.Options{Basic: &bulk.BasicAuth{User: osUser, Password: osPassword}, Seed: o.Seed})
+	if err != nil {
+		t.Fatalf("bulk endpoint: %v", err)
+	}
+	p.bulk = b
+	t.Cleanup(func() {
+		b.Close()
+		if v := b.Violations(); len(v) > 0 {
+			t.Errorf("the _bulk endpoint saw %d protocol violations, first: %q", len(v), v[:min(len(v), 5)])
+		}
+		if a := b.AuthFailures(); len(a) > 0 {
+			t.Errorf("the _bulk endpoint refused %d requests for their credentials, first: %q", len(a), a[:min(len(a), 5)])
+		}
+	})
+	return p
+}
+
+// props is an [OUTPUT] section for the host (one "key value" per line) pointed at the peers.
+// Each "key value" of extra replaces the line of the same key, or is added; "key" alone removes
+// the key.
+func (p *peers) props(extra ...string) string {
+	lines := []string{
+		"# [OUTPUT] of an end-to-end test",
+		"Name cloudwatch_opensearch",
+		"Match kube.*",
+		"Workers 4",
+		"Retry_Limit no_limits",
+		"region " + moto.Region,
+		"log_group_name /e2e/fallback",
+		"log_group_template /aws/containerinsights/e2e.$kubernetes['namespace_name'].$kubernetes['container_name']",
+		"log_stream_template $kubernetes['pod_name']",
+		"log_stream_prefix e2e-",
+		"auto_create_group on",
+		"cloudwatch_endpoint " + p.cwURL,
+		"opensearch_endpoint " + p.bulk.URL(),
+		"opensearch_auth basic",
+		"opensearch_user " + osUser,
+		"opensearch_password ${E2E_OS_PASSWORD}",
+		"flush_timeout 20s",
+		"request_timeout 10s",
+		"max_inflight 8",
+		"exit_grace 5s",
+	}
+	for _, e := range extra {
+		key, _, _ := strings.Cut(e, " ")
+		i := slices.IndexFunc(lines, func(l string) bool {
+			k, _, _ := strings.Cut(l, " ")
+			return strings.EqualFold(k, key)
+		})
+		switch {
+		case i >= 0 && !strings.Contains(e, " "):
+			lines = slices.Delete(lines, i, i+1)
+		case i >= 0:
+			lines[i] = e
+		default:
+			lines = append(lines, e)
+		}
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// throttleFront answers a fixed share of CloudWatch calls (chosen by a seeded generator) with
+// ThrottlingException, as the service does under load, and forwards the rest to the checking
+// proxy. The moto proxy's faults count requests; this gives a ratio.
+type throttleFront struct {
+	URL string
+
+	mu        sync.Mutex
+	rng       *rand.Rand
+	ratio     float64
+	throttled map[string]int
+	passed    map[string]int
+}
+
+func newThrottleFront(t *testing.T, upstream string, ratio float64, seed uint64) *throttleFront {
+	u, err := url.Parse(upstream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &throttleFront{ratio: ratio, rng: rand.New(rand.NewPCG(seed, 0x7417)), throttled: map[string]int{}, passed: map[string]int{}}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.ErrorLog = nil
+	tr := &http.Transport{MaxIdleConnsPerHost: 64}
+	rp.Transport = tr
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		action := r.Header.Get("X-Amz-Target")
+		if i := strings.LastIndexByte(action, '.'); i >= 0 {
+			action = action[i+1:]
+		}
+		f.mu.Lock()
+		throttle := f.rng.Float64() < f.ratio
+		if throttle {
+			f.throttled[action]++
+		} else {
+			f.passed[action]++
+		}
+		f.mu.Unlock()
+		if !throttle {
+			rp.ServeHTTP(w, r)
+			return
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		w.Header().Set("X-Amzn-Requestid", "00000000-0000-0000-0000-000000000001")
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `{"__type":"ThrottlingException","message":"Rate exceeded"}`)
+	}))
+	f.URL = srv.URL
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+		tr.CloseIdleConnections()
+	})
+	return f
+}
+
+func (f *throttleFront) counts() (throttled, passed int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, n := range f.throttled {
+		throttled += n
+	}
+	for _, n := range f.passed {
+		passed += n
+	}
+	return throttled, passed
+}
+
+// hostRun is one run of the C host: the files it reads, its script and options, and an
+// optional function that runs beside it (to take a destination down or bring it back while the
+// host flushes). The files and the script go into a fresh directory.
+type hostRun struct {
+	files   map[string][]byte
+	script  string
+	args    []string
+	timeout time.Duration                                  // default 2 minutes
+	during  func(ctx context.Context, stdout *lineWatcher) // runs until it returns; ctx ends with the host
+}
+
+type hostResult struct {
+	stdout, stderr string
+	status         int
+	elapsed        time.Duration
+}
+
+// runHost runs the host and fails the test if it crashes, hangs past the timeout, or reports an
+// ABI violation. The exit status is returned for the test to judge.
+func runHost(t *testing.T, r hostRun) hostResult {
+	t.Helper()
+	so, host := artifacts(t)
+	dir := t.TempDir()
+	for name, data := range r.files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	script := filepath.Join(dir, "script")
+	if err := os.WriteFile(script, []byte(r.script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	timeout := r.timeout
+	if timeout == 0 {
+		timeout = 2 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, host, append(slices.Clone(r.args), so, script)...)
+	cmd.Dir = dir
+	cmd.Env = hostEnv(dir)
+	cmd.WaitDelay = 5 * time.Second
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	watch := &lineWatcher{changed: make(chan struct{})}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The function beside the host ends at the latest when the host closes its stdout.
+	duringCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer stop()
+		sc := bufio.NewScanner(pipe)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			watch.add(sc.Text())
+		}
+		watch.finish()
+	})
+	if r.during != nil {
+		wg.Go(func() { r.during(duringCtx, watch) })
+	}
+	wg.Wait()
+	err = cmd.Wait()
+	res := hostResult{stdout: watch.text(), stderr: stderr.String(), elapsed: time.Since(start)}
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit) && exit.Exited():
+		res.status = exit.ExitCode()
+	default:
+		t.Fatalf("host did not exit normally after %s: %v (a crash or the %s bound)\nstdout:\n%s\nstderr (tail):\n%s",
+			res.elapsed.Round(time.Millisecond), err, timeout, res.stdout, tail(res.stderr, 8000))
+	}
+	if v := lines(res.stdout, "violation:"); len(v) > 0 {
+		t.Errorf("ABI violations: %q", v)
+	}
+	if strings.Contains(res.stderr, "recovered from a panic") {
+		t.Errorf("the plugin panicked:\n%s", tail(res.stderr, 8000))
+	}
+	if strings.Contains(res.stdout+res.stderr, osPassword) {
+		t.Error("the OpenSearch password appears in the host's output")
+	}
+	t.Logf("host %s: status %d in %s\nstdout (tail):\n%s\nstderr (tail):\n%s", strings.Join(r.args, " "), res.status,
+		res.elapsed.Round(time.Millisecond), tail(res.stdout, 3000), tail(res.stderr, 6000))
+	return res
+}
+
+func hostEnv(dir string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AWS_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env,
+		"HOME="+dir,
+		"AWS_ACCESS_KEY_ID="+moto.AccessKeyID,
+		"AWS_SECRET_ACCESS_KEY="+moto.SecretAccessKey,
+		"AWS_REGION="+moto.Region,
+		"AWS_EC2_METADATA_DISABLED=true",
+		"AWS_CONFIG_FILE="+filepath.Join(dir, "no-aws-config"),
+		"AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(dir, "no-aws-credentials"),
+		"E2E_OS_PASSWORD="+osPassword,
+	)
+}
+
+// lineWatcher collects the host's stdout as it comes, so a test can act when a line appears.
+type lineWatcher struct {
+	mu      sync.Mutex
+	lines   []string
+	done    bool
+	changed chan struct{} // closed and replaced on every change
+}
+
+func (w *lineWatcher) add(l string) {
+	w.mu.Lock()
+	w.lines = append(w.lines, l)
+	close(w.changed)
+	w.changed = make(chan struct{})
+	w.mu.Unlock()
+}
+
+func (w *lineWatcher) finish() {
+	w.mu.Lock()
+	w.done = true
+	close(w.changed)
+	w.changed = make(chan struct{})
+	w.mu.Unlock()
+}
+
+func (w *lineWatcher) text() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return strings.Join(w.lines, "\n") + "\n"
+}
+
+// waitFor blocks until n lines starting with prefix have been printed and returns true, or
+// returns false when the host ended or ctx is done first.
+func (w *lineWatcher) waitFor(ctx context.Context, prefix string, n int) bool {
+	for {
+		w.mu.Lock()
+		c := 0
+		for _, l := range w.lines {
+			if strings.HasPrefix(l, prefix) {
+				c++
+			}
+		}
+		done, ch := w.done, w.changed
+		w.mu.Unlock()
+		if c >= n {
+			return true
+		}
+		if done {
+			return false
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// poll calls cond every 20ms until it is true (true) or ctx ends (false).
+func poll(ctx context.Context, cond func() bool) bool {
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return true
+}
+
+// lines returns the lines of out that start with prefix.
+func lines(out, prefix string) []string {
+	var got []string
+	for l := range strings.SplitSeq(out, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			got = append(got, l)
+		}
+	}
+	return got
+}
+
+// field returns the integer value of name=N in a host line.
+func field(t *testing.T, line, name string) int {
+	t.Helper()
+	m := regexp.MustCompile(`\b` + regexp.QuoteMeta(name) + `=(-?\d+)\b`).FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("no %s= in %q", name, line)
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+// flushCodes counts the final return codes of the flush lines (flush, bflush, cflush) of an
+// instance, and the tries they took.
+type flushCodes struct {
+	n, ok, retry, err, tries, maxTries int
+}
+
+func codes(t *testing.T, out, instance string) flushCodes {
+	t.Helper()
+	var c flushCodes
+	for _, prefix := range []string{"flush ", "bflush ", "cflush "} {
+		for _, l := range lines(out, prefix+instance+" ") {
+			c.n++
+			switch field(t, l, "rc") {
+			case 1:
+				c.ok++
+			case 2:
+				c.retry++
+			case 0:
+				c.err++
+			}
+			tries := field(t, l, "tries")
+			c.tries += tries
+			c.maxTries = max(c.maxTries, tries)
+		}
+	}
+	return c
+}
+
+// counters returns the plugin's exit summary of an instance ("stopped: name=value ...") by its
+// label, e.g. cloudwatch_opensearch.0.
+func counters(t *testing.T, stderr, label string) map[string]int64 {
+	t.Helper()
+	re := regexp.MustCompile(`\[output:cloudwatch_opensearch:` + regexp.QuoteMeta(label) + `\] stopped: ?(.*)$`)
+	for l := range strings.SplitSeq(stderr, "\n") {
+		m := re.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		out := map[string]int64{}
+		for kv := range strings.FieldsSeq(m[1]) {
+			k, v, _ := strings.Cut(kv, "=")
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err == nil {
+				out[k] = n
+			}
+		}
+		return out
+	}
+	t.Fatalf("no exit summary of %s in the plugin's log", label)
+	return nil
+}
+
+// script builds a host script.
+type script struct{ b strings.Builder }
+
+func (s *script) line(format string, args ...any) *script {
+	fmt.Fprintf(&s.b, format+"\n", args...)
+	return s
+}
+
+// workers flushes chunk files on instance as Fluent Bit's `workers n` does: at most n flushes
+// of the instance at once, each chunk once (with the host's resends on FLB_RETRY). The host's
+// `concurrent` command flushes every chunk from every thread, which Fluent Bit never does with
+// one chunk, so rounds of n background flushes separated by `wait` stand in for the pool.
+func (s *script) workers(instance string, n int, tag string, files []string) *script {
+	for i, f := range files {
+		s.line("background %s %s %s", instance, f, tag)
+		if (i+1)%n == 0 || i == len(files)-1 {
+			s.line("wait")
+		}
+	}
+	return s
+}
+
+func (s *script) String() string { return s.b.String() }
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "..." + s[len(s)-n:]
+}
