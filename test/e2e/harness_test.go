@@ -397,7 +397,7 @@ func field(t *testing.T, line, name string) int {
 // flushCodes counts the final return codes of the flush lines (flush, bflush, cflush) of an
 // instance, and the tries they took.
 type flushCodes struct {
-	n, ok, retry, err, tries, maxTries int
+	n, ok, retry, err, tries, minTries, maxTries int
 }
 
 func codes(t *testing.T, out, instance string) flushCodes {
@@ -417,6 +417,9 @@ func codes(t *testing.T, out, instance string) flushCodes {
 			tries := field(t, l, "tries")
 			c.tries += tries
 			c.maxTries = max(c.maxTries, tries)
+			if c.minTries == 0 || tries < c.minTries {
+				c.minTries = tries
+			}
 		}
 	}
 	return c

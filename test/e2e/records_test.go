@@ -76,9 +76,11 @@ func chunkFiles(files map[string][]byte, prefix string, cs [][]byte) []string {
 	return names
 }
 
-// place is where a record must land: a log group and stream, and an index.
+// place is where a record must land: a log group and stream ("" when CloudWatch is off), and
+// an index ("" when OpenSearch is off) holding a cwl document, or a record document.
 type place struct {
 	Group, Stream, Index string
+	RecordDoc            bool
 }
 
 // defaultPlace is where the default props of peers.props put a record, computed here from the
@@ -98,9 +100,7 @@ func lambdaIndex(group string, t time.Time) string {
 type expectation struct {
 	recs   map[int]*record
 	places func(r *record) []place
-	cw, os bool // which destinations must hold the records
-	// osRecordDocs: the documents are opensearch_document record (else cwl).
-	osRecordDocs bool
+	cw, os bool // which destinations must be checked (false: must be empty)
 }
 
 func expect(recs []record, places func(r *record) []place) *expectation {
@@ -173,7 +173,7 @@ func checkCloudWatch(t *testing.T, srv *moto.Server, e *expectation) destCount {
 		}
 		var pl *place
 		for _, p := range e.places(r) {
-			if p.Group == group && p.Stream == stream {
+			if p.Group != "" && p.Group == group && p.Stream == stream {
 				pl = &p
 				break
 			}
@@ -189,23 +189,27 @@ func checkCloudWatch(t *testing.T, srv *moto.Server, e *expectation) destCount {
 			d.problem("record %d in %s/%s: timestamp %d (want %d) or message differs: %.300s", r.Seq, group, stream, ts, r.Time.UnixMilli(), msg)
 		}
 	})
-	tallyPlaces(&d, e, counts, func(p place) place { return place{Group: p.Group, Stream: p.Stream} })
+	tallyPlaces(&d, e, counts, func(p place) (place, bool) { return place{Group: p.Group, Stream: p.Stream}, p.Group != "" })
 	return d
 }
 
 // tallyPlaces turns hit counts into delivered, duplicates and missing. key projects a place to
-// the part one destination knows.
-func tallyPlaces(d *destCount, e *expectation, counts map[hitKey]int, key func(place) place) {
+// the part one destination knows, and false when the destination does not get the record.
+func tallyPlaces(d *destCount, e *expectation, counts map[hitKey]int, key func(place) (place, bool)) {
 	for _, r := range e.recs {
 		for _, p := range e.places(r) {
-			n := counts[hitKey{r.Seq, key(p)}]
+			k, ok := key(p)
+			if !ok {
+				continue
+			}
+			n := counts[hitKey{r.Seq, k}]
 			switch {
 			case n == 0:
 				d.Missing++
-				d.problem("record %d missing from %v", r.Seq, key(p))
+				d.problem("record %d missing from %v", r.Seq, k)
 			case n > 1:
 				d.Dups += n - 1
-				d.problem("record %d %d times in %v", r.Seq, n, key(p))
+				d.problem("record %d %d times in %v", r.Seq, n, k)
 			}
 			if n > 0 {
 				d.Delivered++
@@ -289,7 +293,7 @@ func checkOpenSearch(t *testing.T, srv *bulk.Server, e *expectation) destCount {
 		}
 		var pl *place
 		for _, p := range e.places(r) {
-			if p.Index == index {
+			if p.Index != "" && p.Index == index {
 				pl = &p
 				break
 			}
@@ -300,16 +304,16 @@ func checkOpenSearch(t *testing.T, srv *bulk.Server, e *expectation) destCount {
 			return
 		}
 		counts[hitKey{r.Seq, place{Index: index}}]++
-		if why := docProblem(m, id, r, pl, e.osRecordDocs); why != "" {
+		if why := docProblem(m, id, r, pl); why != "" {
 			d.Corrupt++
 			d.problem("record %d in %s/%s: %s", r.Seq, index, id, why)
 		}
 	})
-	tallyPlaces(&d, e, counts, func(p place) place { return place{Index: p.Index} })
+	tallyPlaces(&d, e, counts, func(p place) (place, bool) { return place{Index: p.Index}, p.Index != "" })
 	return d
 }
 
-func docProblem(m map[string]any, id string, r *record, pl *place, recordDoc bool) string {
+func docProblem(m map[string]any, id string, r *record, pl *place) string {
 	want := wantJSON(r)
 	ts := r.Time.UTC().Format("2006-01-02T15:04:05.000Z")
 	if m["@timestamp"] != ts {
@@ -324,7 +328,7 @@ func docProblem(m map[string]any, id string, r *record, pl *place, recordDoc boo
 	if !reflect.DeepEqual(fields, want) {
 		return "the record's fields differ"
 	}
-	if recordDoc {
+	if pl.RecordDoc {
 		if len(m) != len(want)+1 {
 			return fmt.Sprintf("%d fields, want the record's %d + @timestamp", len(m), len(want))
 		}

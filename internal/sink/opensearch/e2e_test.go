@@ -112,17 +112,20 @@ func TestFlush100kRecordsOver30IndicesExactlyOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	codes := map[int]int{}
+	retries := 0 // only on a machine too slow for flush_timeout
 	for range 4 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for ch := range work {
 				code := e.in.Flush(ch, tag)
-				for try := 0; code == delivery.Retry && try < 5; try++ {
+				try := 0
+				for ; code == delivery.Retry && try < 5; try++ {
 					code = e.in.Flush(ch, tag) // Fluent Bit sends the same bytes again
 				}
 				mu.Lock()
 				codes[code]++
+				retries += try
 				mu.Unlock()
 			}
 		}()
@@ -140,14 +143,17 @@ func TestFlush100kRecordsOver30IndicesExactlyOnce(t *testing.T) {
 		t.Fatalf("indices:\n got %v\nwant %v", got, want)
 	}
 	st := e.peer.Stats()
-	if e.peer.Count() != 100_000 || st.Created != 100_000 || st.Duplicates != 0 || st.Items != 100_000 {
+	if e.peer.Count() != 100_000 || st.Created != 100_000 {
 		t.Fatalf("count %d, stats %+v", e.peer.Count(), st)
+	}
+	if retries == 0 && (st.Duplicates != 0 || st.Items != 100_000) {
+		t.Fatalf("documents sent twice without a retry: %+v", st)
 	}
 	// Fluent Bit delivering a chunk again (after a restart, say): no new document.
 	if code := e.in.Flush(chunks[42], tag); code != delivery.OK {
 		t.Fatalf("re-flush: %d", code)
 	}
-	if e.peer.Count() != 100_000 || e.peer.Stats().Duplicates != 1000 {
+	if e.peer.Count() != 100_000 || e.peer.Stats().Duplicates != st.Duplicates+1000 {
 		t.Fatalf("re-flush stored again: count %d, stats %+v", e.peer.Count(), e.peer.Stats())
 	}
 }
