@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -142,7 +143,7 @@ func newThrottleFront(t *testing.T, upstream string, ratio float64, seed uint64)
 	}
 	f := &throttleFront{ratio: ratio, rng: rand.New(rand.NewPCG(seed, 0x7417)), throttled: map[string]int{}, passed: map[string]int{}}
 	rp := httputil.NewSingleHostReverseProxy(u)
-	rp.ErrorLog = nil
+	rp.ErrorLog = log.New(io.Discard, "", 0) // aborted requests are the plugin's timeouts, not news
 	tr := &http.Transport{MaxIdleConnsPerHost: 64}
 	rp.Transport = tr
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -35,7 +35,7 @@ type record struct {
 // recentDays returns the UTC midnight days ago: records from there to now are neither too old
 // (14 days) nor too new (2 hours ahead) for CloudWatch.
 func recentDays(days int) time.Time {
-	return time.Now().UTC().Truncate(24 * time.Hour).AddDate(0, 0, -days)
+	return time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -days)
 }
 
 // k8sRecords generates n Kubernetes container records in time order with chunkgen (random
