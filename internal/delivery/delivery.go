@@ -244,52 +244,67 @@ func (in *Instance) prepare(st *flushState, tag string) {
 	st.arena = st.arena[:0]
 	st.offs = st.offs[:0]
 	st.recs = st.recs[:0]
+	// The key besides the '@' ones that a document replaces: record documents write time_key.
+	fieldsKey := ""
+	if in.cfg.OpenSearchDocument == config.DocumentRecord {
+		fieldsKey = in.cfg.TimeKey
+	}
 	for i := range st.events {
 		ev := &st.events[i]
 		names := in.namer.Names(&st.scratch, ev, tag)
+		fields := false
 		if in.needMessage {
-			st.arena = in.appendMessage(st.arena, ev)
+			st.arena, fields = in.appendMessage(st.arena, ev, fieldsKey)
 		}
 		st.offs = append(st.offs, len(st.arena))
 		st.recs = append(st.recs, sink.Record{
 			Seq: i, Time: ev.Time, Tag: tag, Raw: ev.Record, ID: st.ids.Next(*ev),
 			Group: names.Group, Stream: names.Stream, Index: names.Index,
 		})
+		if fields {
+			// Only a mark for now (non-nil: the arena holds at least "{}"); sliced below.
+			st.recs[i].Fields, st.recs[i].FieldsKey = st.arena[:0], fieldsKey
+		}
 	}
 	// Slice messages only now: the arena may have moved while it grew.
 	start := 0
 	for i := range st.recs {
-		st.recs[i].Message = st.arena[start:st.offs[i]:st.offs[i]]
+		r := &st.recs[i]
+		r.Message = st.arena[start:st.offs[i]:st.offs[i]]
 		start = st.offs[i]
+		if r.Fields != nil { // the message is the record's JSON: its fields are inside the braces
+			r.Fields = r.Message[1 : len(r.Message)-1 : len(r.Message)-1]
+		}
 	}
 }
 
 // appendMessage appends the CloudWatch message: the record as JSON, or the log_key value (a
 // string as it is, anything else as JSON). A record without log_key is sent whole, counted and
-// warned about, rather than dropped.
-func (in *Instance) appendMessage(dst []byte, ev *event.Event) []byte {
+// warned about, rather than dropped. fields says that the message is the whole record and that
+// no top-level key starts with '@' or equals fieldsKey (see sink.Record.Fields).
+func (in *Instance) appendMessage(dst []byte, ev *event.Event, fieldsKey string) (out []byte, fields bool) {
 	if in.logKey != nil {
 		v := event.Lookup(ev.Record, in.logKey)
 		switch v.Kind {
 		case event.String, event.Binary:
-			return append(dst, v.Bytes...)
+			return append(dst, v.Bytes...), false
 		case event.Missing:
 			in.rep.Add("log_key_missing", 1)
 			in.rep.Limited("log_key_missing", report.Warn, "log_key %q is missing in a record; sending the whole record instead", in.cfg.LogKey)
 		default:
 			if out, err := event.AppendJSON(dst, v.Raw); err == nil {
-				return out
+				return out, false
 			}
 		}
 	}
-	out, err := event.AppendJSON(dst, ev.Record)
+	out, fields, err := event.AppendJSONChecked(dst, ev.Record, fieldsKey)
 	if err != nil {
 		// The decoder accepted the map, so this is only reachable through nesting limits:
 		// send what we can say about it instead of losing the line.
 		in.rep.Add("transcode_errors", 1)
-		return fmt.Appendf(dst, `{"cwos_error":%q}`, err.Error())
+		return fmt.Appendf(dst, `{"cwos_error":%q}`, err.Error()), false
 	}
-	return out
+	return out, fields
 }
 
 // pendingFor returns the records destination d has not settled, reusing st.pending's storage

@@ -53,6 +53,31 @@ func AppendJSON(dst, value []byte) ([]byte, error) {
 	return out, nil
 }
 
+// AppendJSONChecked is AppendJSON that also says whether the value's fields can stand in for
+// AppendFields with a skip list made of keys that start with '@' and of reserved: clean is true
+// when value is a map none of whose top-level keys, as JSON text between the quotes (the text
+// AppendFields compares), starts with '@' or equals reserved ("" reserves nothing). The
+// fields are then out[start+1:len(out)-1], byte for byte what AppendFields writes for any such
+// skip list, so a caller that needs the record both as JSON and as fields transcodes it once.
+func AppendJSONChecked(dst, value []byte, reserved string) (out []byte, clean bool, err error) {
+	var small [32]pair
+	var sc *scratch
+	e := jsonEnc{src: value, pairs: small[:0], sc: &sc, watch: true, reserved: reserved}
+	start := len(dst)
+	out, end, p := e.value(dst, 0, 0)
+	e.release()
+	if p == 0 && end != len(value) {
+		p = probTrailing
+	}
+	if p != 0 {
+		return dst[:start], false, p.at(end)
+	}
+	return out, !e.hit && len(value) > 0 && isMap(value[0]), nil
+}
+
+// isMap reports whether c is the first byte of a msgpack map.
+func isMap(c byte) bool { return c&0xf0 == 0x80 || c == 0xde || c == 0xdf }
+
 // AppendFields appends the fields of the msgpack map record as `"k":v,"k2":v2`, without
 // braces, by the rules of AppendJSON, leaving out keys whose JSON text (between the quotes)
 // equals an entry of skip, so a caller can add its own fields of the same names. n is the
@@ -107,6 +132,12 @@ type jsonEnc struct {
 	table []int32   // hash indexes of big maps being written, stacked the same way
 	sc    **scratch // pooled memory once the stack arrays run out; behind a pointer so escape
 	// analysis does not see e's own fields flowing to the pool
+
+	// AppendJSONChecked: watch the top-level keys; hit is set when one starts with '@' or
+	// equals reserved.
+	watch    bool
+	hit      bool
+	reserved string
 }
 
 // more makes room for n more pairs and tab more table slots, moving to pooled memory when the
@@ -240,6 +271,10 @@ func (e *jsonEnc) fields(dst []byte, h head, depth int, skipKeys []string) ([]by
 			return dst, j, 0, p
 		}
 		keyEnd := len(dst)
+		if e.watch && depth == 1 && !e.hit {
+			text := dst[start+1 : keyEnd-1]
+			e.hit = len(text) > 0 && text[0] == '@' || e.reserved != "" && string(text) == e.reserved
+		}
 		if skipKeys != nil && skipped(skipKeys, dst[start+1:keyEnd-1]) {
 			dst = dst[:start]
 			if j, p = skip(b, j); p != 0 {

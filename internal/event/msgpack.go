@@ -214,6 +214,12 @@ func skip(b []byte, i int) (int, problem) {
 			return i, probTruncated
 		}
 		switch c := b[i]; {
+		case c-0xa0 < 0x20: // fixstr, the most common by far (keys)
+			n := i + 1 + int(c&0x1f)
+			if n > len(b) {
+				return i, probTruncated
+			}
+			i = n
 		case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
 			i++
 		case c <= 0x8f:
@@ -222,12 +228,6 @@ func skip(b []byte, i int) (int, problem) {
 		case c <= 0x9f:
 			pending += int(c & 0x0f)
 			i++
-		case c <= 0xbf:
-			n := i + 1 + int(c&0x1f)
-			if n > len(b) {
-				return i, probTruncated
-			}
-			i = n
 		case c == 0xd9:
 			if i+1 >= len(b) || i+2+int(b[i+1]) > len(b) {
 				return i, probTruncated

@@ -87,14 +87,11 @@ type PathElem struct {
 // byte; when a map repeats a key the last one wins, as in the JSON documents. Anything absent,
 // a step into the wrong kind of value, or unreadable bytes give Kind Missing.
 func Lookup(record []byte, path []PathElem) Value {
-	i := 0
+	i, end := 0, -1 // end: where the value at i ends, when a map scan found it (-1: unknown)
 	for _, pe := range path {
-		h, p := readHead(record, i)
-		if p != 0 {
-			return Value{}
-		}
 		if pe.IsIndex {
-			if h.kind != Array || pe.Index < 0 || pe.Index >= h.count {
+			h, p := readHead(record, i)
+			if p != 0 || h.kind != Array || pe.Index < 0 || pe.Index >= h.count {
 				return Value{}
 			}
 			j := h.next
@@ -103,16 +100,25 @@ func Lookup(record []byte, path []PathElem) Value {
 					return Value{}
 				}
 			}
-			i = j
+			i, end = j, -1
 			continue
 		}
-		if h.kind != Map {
-			return Value{}
+		var j, count int
+		if i < len(record) && record[i]&0xf0 == 0x80 { // fixmap: nearly every map
+			// No "could it fit" check: at most 15 pairs, and reading past the end fails below.
+			j, count = i+1, int(record[i]&0x0f)
+		} else {
+			h, p := readHead(record, i)
+			if p != 0 || h.kind != Map {
+				return Value{}
+			}
+			j, count = h.next, h.count
 		}
-		j, found := h.next, -1
-		for k := 0; k < h.count; k++ {
-			ks, ke := -1, -1                                               // the key's text, if it is a str or bin
-			if j < len(record) && record[j] >= 0xa0 && record[j] <= 0xbf { // fixstr
+		found, foundEnd := -1, -1
+		for k := 0; k < count; k++ {
+			ks, ke := -1, -1 // the key's text, if it is a str or bin
+			var p problem
+			if j < len(record) && record[j]-0xa0 < 0x20 { // fixstr
 				ks, ke = j+1, j+1+int(record[j]&0x1f)
 				if ke > len(record) {
 					return Value{}
@@ -129,20 +135,32 @@ func Lookup(record []byte, path []PathElem) Value {
 					return Value{}
 				}
 			}
-			if ks >= 0 && ke-ks == len(pe.Key) && string(record[ks:ke]) == pe.Key {
-				found = j
-			}
-			if j, p = skip(record, j); p != 0 {
+			v := j
+			if j >= len(record) {
 				return Value{}
+			}
+			if c := record[j]; c-0xa0 < 0x20 && j+1+int(c&0x1f) <= len(record) { // fixstr: skipped here
+				j += 1 + int(c&0x1f)
+			} else if c <= 0x7f {
+				j++
+			} else if j, p = skip(record, j); p != 0 {
+				return Value{}
+			}
+			if ke-ks == len(pe.Key) && ks >= 0 && string(record[ks:ke]) == pe.Key {
+				found, foundEnd = v, j
 			}
 		}
 		if found < 0 {
 			return Value{}
 		}
-		i = found
+		i, end = found, foundEnd
 	}
-	v, _ := valueAt(record, i)
-	return v
+	if end < 0 {
+		v, _ := valueAt(record, i)
+		return v
+	}
+	h, _ := readHead(record, i) // read once already: cannot fail
+	return makeValue(record, h, i, end)
 }
 
 // valueAt reads the complete value at b[i:] and returns it with the offset after it.
@@ -157,6 +175,11 @@ func valueAt(b []byte, i int) (Value, int) {
 			return Value{}, i
 		}
 	}
+	return makeValue(b, h, i, end), end
+}
+
+// makeValue builds the Value of the head h read at b[i:], which ends at end.
+func makeValue(b []byte, h head, i, end int) Value {
 	v := Value{Kind: h.kind, Raw: b[i:end:end]}
 	switch h.kind {
 	case Bool:
@@ -178,5 +201,5 @@ func valueAt(b []byte, i int) (Value, int) {
 	case Array, Map:
 		v.Uint = uint64(h.count)
 	}
-	return v, end
+	return v
 }

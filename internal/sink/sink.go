@@ -25,6 +25,14 @@ type Record struct {
 	Message []byte    // CloudWatch message and the cwl document's @message: record JSON or the log_key value
 	ID      event.ID  // deterministic document id (SPEC.md "_id")
 
+	// Fields is the record's top-level fields as JSON, without braces, exactly as
+	// event.AppendFields writes them with no key skipped; nil = not computed. It is set only when
+	// no top-level key starts with '@' or equals FieldsKey (event.AppendJSONChecked), so the
+	// OpenSearch documents, which replace such keys with their own, can use it as it is instead
+	// of transcoding the record a second time. Aliases Message when the message is the record.
+	Fields    []byte
+	FieldsKey string
+
 	// Rendered, sanitized, always-valid names. Interned: equal names are the same string.
 	Group  string
 	Stream string

@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -74,14 +75,15 @@ func TestKubernetes(t *testing.T) {
 // and the working destination must never have been sent a record twice: the ledger.
 func outage(t *testing.T, seed uint64, broken string, breakIt, fixIt func(p *peers)) (*peers, hostResult, []record, map[string]int64) {
 	t.Helper()
-	// Small enough for moto to take every record well within the first try's flush_timeout even
-	// on a loaded machine: a PutLogEvents cut off by a timeout after moto stored it would be
-	// sent again, the one duplicate at-least-once allows.
+	// Small enough, and the timeouts long enough, for moto to take every record well within one
+	// try even on a loaded machine: a PutLogEvents cut off by a timeout after moto stored it
+	// would be sent again, the one duplicate at-least-once allows, which is not what this tests.
 	const nChunks, perChunk = 8, 250
+	const flushTimeout = 10 * time.Second
 	total := nChunks * perChunk
 	p := startPeers(t, peerOptions{Seed: seed})
 	recs := k8sRecords(seed, total, 0, chunkgen.Options{Namespaces: 4, Containers: 2, Start: recentDays(2), Days: 2})
-	files := map[string][]byte{"a.props": []byte(p.props("Workers 8", "flush_timeout 5s", "request_timeout 4s"))}
+	files := map[string][]byte{"a.props": []byte(p.props("Workers 8", fmt.Sprintf("flush_timeout %s", flushTimeout), "request_timeout 10s"))}
 	names := chunkFiles(files, "c", chunks(recs, perChunk))
 	var s script
 	s.line("instance a a.props").workers("a", nChunks, "kube.var.log.containers.outage", names).line("exit a")
@@ -92,18 +94,18 @@ func outage(t *testing.T, seed uint64, broken string, breakIt, fixIt func(p *pee
 	breakIt(p)
 	fixed := false
 	res := runHost(t, hostRun{
-		files: files, script: s.String(), args: []string{"--max-retries", "30", "--retry-delay-ms", "300"},
+		files: files, script: s.String(), args: []string{"--max-retries", "30", "--retry-delay-ms", "500"},
 		during: func(ctx context.Context, _ *lineWatcher) {
 			start := time.Now() // the host has just started
 			if !poll(ctx, func() bool { return sent() >= total }) {
 				return
 			}
-			// Every first try has ended by flush_timeout (5s, all start together); repair
-			// only once they have all answered FLB_RETRY and been resent.
+			// Every first try has ended by flush_timeout (they all start together); repair
+			// only once they have all answered FLB_RETRY.
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(time.Until(start.Add(6500 * time.Millisecond))):
+			case <-time.After(time.Until(start.Add(flushTimeout + 1500*time.Millisecond))):
 			}
 			fixIt(p)
 			fixed = true

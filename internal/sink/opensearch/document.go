@@ -1,7 +1,10 @@
 package opensearch
 
 import (
+	"encoding/binary"
+	"math/bits"
 	"os"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -30,6 +33,11 @@ type encoder struct {
 	owner   string // AWS account id for @owner; "" leaves @owner out
 	timeKey string // record documents: the time field, "" for none
 	skip    []string
+
+	// r.Fields (checked for '@' keys and r.FieldsKey) can stand in for AppendFields with skip
+	// when every skip key starts with '@', or when the one that does not equals r.FieldsKey.
+	keyed     bool
+	fieldsKey string
 }
 
 func newEncoder(cfg *config.Config, owner string) *encoder {
@@ -41,6 +49,11 @@ func newEncoder(cfg *config.Config, owner string) *encoder {
 		}
 	} else if e.timeKey != "" {
 		e.skip = []string{e.timeKey}
+	}
+	for _, k := range e.skip {
+		if !strings.HasPrefix(k, "@") {
+			e.keyed, e.fieldsKey = true, k
+		}
 	}
 	return e
 }
@@ -61,9 +74,15 @@ func (e *encoder) appendItem(dst []byte, r *sink.Record) (out []byte, ok bool) {
 		dst = append(dst, "}}\n{"...)
 	}
 	ok = true
-	dst, n, err := event.AppendFields(dst, r.Raw, e.skip)
-	if err != nil {
-		ok, n = false, 0
+	var n int
+	if r.Fields != nil && (!e.keyed || r.FieldsKey == e.fieldsKey) {
+		// The orchestration already transcoded the record and none of its keys is one we skip.
+		dst, n = append(dst, r.Fields...), len(r.Fields)
+	} else {
+		var err error
+		if dst, n, err = event.AppendFields(dst, r.Raw, e.skip); err != nil {
+			ok, n = false, 0
+		}
 	}
 	if e.cwl {
 		if n > 0 {
@@ -115,55 +134,93 @@ func appendTime(dst []byte, t time.Time) []byte {
 		byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
 }
 
-// safeASCII marks the bytes a JSON string may carry as they are.
-var safeASCII = func() (t [utf8.RuneSelf]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\'
+// escapes says what appendString does with each byte: 0 copies it as it is, 1 starts a UTF-8
+// sequence to check, anything else is the letter after the backslash ('u' for \u00XX).
+var escapes = func() (t [256]byte) {
+	for c := 0; c < 0x20; c++ {
+		t[c] = 'u'
+	}
+	t['\n'], t['\r'], t['\t'], t['"'], t['\\'] = 'n', 'r', 't', '"', '\\'
+	for c := utf8.RuneSelf; c < 256; c++ {
+		t[c] = 1
 	}
 	return t
 }()
 
-// appendString writes s as a JSON string (RFC 8259): ", \ and control characters escaped,
-// invalid UTF-8 replaced by U+FFFD, everything else raw.
+// special flags (high bit of each byte) the bytes of x that appendString cannot copy blindly:
+// < 0x20, '"', '\\', >= 0x80. A borrow can only flag bytes above a true hit, so the lowest
+// flagged byte is always one.
+func special(x uint64) uint64 {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	q := x ^ (lo * '"')
+	bs := x ^ (lo * '\\')
+	return ((x - lo*0x20) | x | ((q - lo) & ^q) | ((bs - lo) & ^bs)) & hi
+}
+
+// appendString writes s as a JSON string (RFC 8259): ", \\ and control characters escaped,
+// invalid UTF-8 replaced by U+FFFD, everything else raw. It reserves room once and then copies
+// eight bytes at a time, stopping only at the bytes that need care, so a record's JSON (@message:
+// plain runs between many quotes) costs no copy call per run. Like append it writes into dst's
+// spare capacity, and it may leave scratch bytes there past the result.
 func appendString[T string | []byte](dst []byte, s T) []byte {
 	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if safeASCII[c] {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		// At most 4 bytes: the conversion of a []byte stays on the stack.
-		r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, "\uFFFD"...)
-			start = i + 1
-		}
-		i += size
+	const slack = 17 // the closing quote, and room for an 8-byte store or an escape
+	n := len(dst)
+	if cap(dst)-n < len(s)+1+slack {
+		dst = slices.Grow(dst, len(s)+1+slack)
 	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	buf := dst[:cap(dst)] // invariant: len(buf)-n >= len(s)-i+slack before each step
+	buf[n] = '"'
+	n++
+	for i := 0; ; {
+		for i+8 <= len(s) {
+			// Eight single-byte loads the compiler merges into one, for strings and slices alike;
+			// slicing first leaves one bounds check.
+			w := s[i : i+8]
+			x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+				uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+			binary.LittleEndian.PutUint64(buf[n:], x) // whole word; what follows a hit is overwritten
+			if m := special(x); m != 0 {
+				k := bits.TrailingZeros64(m) / 8
+				i, n = i+k, n+k
+				break
+			}
+			i, n = i+8, n+8
+		}
+		for i < len(s) && escapes[s[i]] == 0 {
+			buf[n] = s[i]
+			i, n = i+1, n+1
+		}
+		if i == len(s) {
+			break
+		}
+		switch c := s[i]; escapes[c] {
+		case 1:
+			// At most 4 bytes: the conversion of a []byte stays on the stack.
+			r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
+			if r == utf8.RuneError && size == 1 {
+				n += copy(buf[n:], "\uFFFD")
+				i++
+			} else {
+				for k := 0; k < size; k++ {
+					buf[n+k] = s[i+k]
+				}
+				i, n = i+size, n+size
+			}
+		case 'u':
+			buf[n], buf[n+1], buf[n+2], buf[n+3], buf[n+4], buf[n+5] = '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf]
+			i, n = i+1, n+6
+		default:
+			buf[n], buf[n+1] = '\\', escapes[c]
+			i, n = i+1, n+2
+		}
+		if len(buf)-n < len(s)-i+slack { // an escape took more room than its byte
+			buf = slices.Grow(buf[:n], len(s)-i+slack)
+			buf = buf[:cap(buf)]
+		}
+	}
+	buf[n] = '"'
+	return buf[:n+1]
 }
 
 // ownerAccount picks the AWS account id written as @owner. The Lambda wrote the account that

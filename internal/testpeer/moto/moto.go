@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -97,6 +98,7 @@ func launch(path string) (*Server, error) {
 	}
 	s := &Server{URL: "http://127.0.0.1:" + strconv.Itoa(port), out: &tail{max: 64 << 10}, done: make(chan struct{})}
 	s.cmd = exec.Command(path, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	s.cmd.Env = serverEnv(os.Environ())
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := s.cmd.Start(); err != nil {
@@ -294,4 +296,17 @@ func (w *tail) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return string(w.buf)
+}
+
+// serverEnv is the environment moto_server runs with: the test's, without any AWS_* variable.
+// moto needs none, and an empty one set by Env (AWS_PROFILE="") makes it answer every request
+// with HTTP 500.
+func serverEnv(env []string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "AWS_") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }

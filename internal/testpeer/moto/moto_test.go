@@ -386,3 +386,12 @@ func TestProxyRecordsViolations(t *testing.T) {
 		t.Fatalf("cleanup reported %q, want the test failed naming the rule", f.errs)
 	}
 }
+
+// Env may run before Start: the empty AWS_* values it sets must not reach moto_server.
+func TestStartAfterEnv(t *testing.T) {
+	Env(t)
+	s := Start(t)
+	if _, err := s.Client().DescribeLogGroups(context.Background(), &cloudwatchlogs.DescribeLogGroupsInput{}); err != nil {
+		t.Fatalf("moto started after Env does not answer: %v", err)
+	}
+}
