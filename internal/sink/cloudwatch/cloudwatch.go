@@ -91,10 +91,7 @@ type Destination struct {
 	prov  *provisioner
 	plans sync.Pool // *plan
 
-	mu     sync.Mutex
-	active int
-	closed bool
-	idle   chan struct{} // closed when closed && active == 0
+	gate sink.Gate // running deliveries, for Close
 }
 
 var _ sink.Destination = (*Destination)(nil)
@@ -157,7 +154,6 @@ func New(ctx context.Context, cfg *config.Config, rep *report.Reporter, opts ...
 		region:    awsCfg.Region,
 		partition: partitionOf(awsCfg.Region),
 		sem:       make(chan struct{}, inflight),
-		idle:      make(chan struct{}),
 	}
 	d.prov = newProvisioner(d)
 	d.plans.New = func() any { return newPlan() }
@@ -181,10 +177,10 @@ var errClosed = errors.New("cloudwatch destination is closed")
 // a *sink.PermissionError when an operator must act (some records are then still pending), or a
 // *sink.PendingError when ctx ended with records still pending.
 func (d *Destination) Deliver(ctx context.Context, recs []sink.Record, s sink.Settler) error {
-	if !d.enter() {
+	if !d.gate.Enter() {
 		return &sink.PendingError{Destination: Name, Pending: len(recs), Last: errClosed}
 	}
-	defer d.leave()
+	defer d.gate.Leave()
 
 	p := d.plans.Get().(*plan)
 	defer d.plans.Put(p)
@@ -228,40 +224,8 @@ func (d *Destination) Deliver(ctx context.Context, recs []sink.Record, s sink.Se
 // Close stops new deliveries, waits for those in flight until ctx is done, and closes idle
 // connections.
 func (d *Destination) Close(ctx context.Context) error {
-	d.mu.Lock()
-	if !d.closed {
-		d.closed = true
-		if d.active == 0 {
-			close(d.idle)
-		}
-	}
-	d.mu.Unlock()
 	defer d.transport.CloseIdleConnections()
-	select {
-	case <-d.idle:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (d *Destination) enter() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return false
-	}
-	d.active++
-	return true
-}
-
-func (d *Destination) leave() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.active--
-	if d.closed && d.active == 0 {
-		close(d.idle)
-	}
+	return d.gate.Close(ctx)
 }
 
 // call runs one API request inside the max_inflight limit.

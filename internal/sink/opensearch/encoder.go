@@ -11,7 +11,9 @@ type Encoder struct{ e *encoder }
 
 // NewEncoder returns the encoder Deliver would use for cfg; owner is the @owner account id
 // ("" leaves it out).
-func NewEncoder(cfg *config.Config, owner string) *Encoder { return &Encoder{e: newEncoder(cfg, owner)} }
+func NewEncoder(cfg *config.Config, owner string) *Encoder {
+	return &Encoder{e: newEncoder(cfg, owner)}
+}
 
 // AppendItem appends r's action and document lines to dst.
 func (e *Encoder) AppendItem(dst []byte, r *sink.Record) []byte {

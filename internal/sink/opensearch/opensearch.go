@@ -85,48 +85,7 @@ type Destination struct {
 	hdr     http.Header
 	hdrGzip http.Header
 
-	life lifecycle
-}
-
-// lifecycle counts running deliveries so Close can wait for them and refuse new ones.
-type lifecycle struct {
-	mu      sync.Mutex
-	running int
-	closed  bool
-	idle    chan struct{} // closed when the last delivery ends after Close
-}
-
-func (l *lifecycle) enter() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return false
-	}
-	l.running++
-	return true
-}
-
-func (l *lifecycle) leave() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.running--; l.running == 0 && l.idle != nil {
-		close(l.idle)
-		l.idle = nil
-	}
-}
-
-// close refuses new deliveries and returns a channel closed when none runs.
-func (l *lifecycle) close() <-chan struct{} {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.closed = true
-	ch := make(chan struct{})
-	if l.running == 0 {
-		close(ch)
-	} else {
-		l.idle = ch
-	}
-	return ch
+	gate sink.Gate // running deliveries, for Close
 }
 
 var _ sink.Destination = (*Destination)(nil)
@@ -203,12 +162,9 @@ func (d *Destination) Name() string { return Name }
 
 // Close waits for in-flight deliveries until ctx is done, then releases connections.
 func (d *Destination) Close(ctx context.Context) error {
-	done := d.life.close()
 	var err error
-	select {
-	case <-done:
-	case <-ctx.Done():
-		err = fmt.Errorf("opensearch: close: deliveries still running: %w", ctx.Err())
+	if cerr := d.gate.Close(ctx); cerr != nil {
+		err = fmt.Errorf("opensearch: close: deliveries still running: %w", cerr)
 	}
 	for _, ep := range d.eps {
 		ep.api.Close()
@@ -275,10 +231,10 @@ func (d *Destination) Deliver(ctx context.Context, recs []sink.Record, s sink.Se
 	if len(recs) == 0 {
 		return nil
 	}
-	if !d.life.enter() {
+	if !d.gate.Enter() {
 		return &sink.PendingError{Destination: Name, Pending: len(recs), Last: errors.New("destination closed")}
 	}
-	defer d.life.leave()
+	defer d.gate.Leave()
 
 	f := d.newFlight(ctx, recs, s)
 	defer f.release()
