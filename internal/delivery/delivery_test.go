@@ -16,6 +16,7 @@ import (
 	"github.com/cwos/cloudwatch-opensearch/internal/chunkgen"
 	"github.com/cwos/cloudwatch-opensearch/internal/config"
 	"github.com/cwos/cloudwatch-opensearch/internal/sink"
+	"github.com/cwos/cloudwatch-opensearch/internal/testpeer/logbuf"
 )
 
 // fakeDest is a scripted destination: it records what it was given and settles records by a
@@ -94,26 +95,15 @@ func props(kv ...string) config.MapSource {
 	return m
 }
 
-func newTest(t *testing.T, src config.MapSource, dests ...sink.Destination) (*Instance, *bytes.Buffer) {
+func newTest(t *testing.T, src config.MapSource, dests ...sink.Destination) (*Instance, *logbuf.Buffer) {
 	t.Helper()
-	var log syncBuffer
+	var log logbuf.Buffer
 	in, err := New(context.Background(), src, Options{Name: "t", Log: &log, Destinations: dests})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(in.Close)
-	return in, &log.buf
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
+	return in, &log
 }
 
 func k8sChunk(n int) []byte {

@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/cwos/cloudwatch-opensearch/internal/delivery"
+	"github.com/cwos/cloudwatch-opensearch/internal/testpeer/logbuf"
 )
 
 // fake is a scripted instance.
@@ -33,24 +33,6 @@ func (f *fake) Flush(data []byte, tag string) int {
 
 func (f *fake) Close() { f.closes.Add(1) }
 
-// syncBuf is a concurrency-safe log sink.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func addFake(t *testing.T, r *Registry, f Flusher) (int, string) {
 	t.Helper()
 	var got string
@@ -68,7 +50,7 @@ func addFake(t *testing.T, r *Registry, f Flusher) (int, string) {
 }
 
 func TestInitNamesAndIDs(t *testing.T) {
-	r := New(&syncBuf{})
+	r := New(&logbuf.Buffer{})
 	a, b := &fake{rc: delivery.OK}, &fake{rc: delivery.Retry}
 	idA, nameA := addFake(t, r, a)
 	idB, nameB := addFake(t, r, b)
@@ -114,7 +96,7 @@ func TestInitFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			log := &syncBuf{}
+			log := &logbuf.Buffer{}
 			r := New(log)
 			id, rc := r.Init(tt.build)
 			if rc != delivery.Error || id != 0 {
@@ -134,7 +116,7 @@ func TestInitFailures(t *testing.T) {
 }
 
 func TestFlushPanicReturnsRetry(t *testing.T) {
-	log := &syncBuf{}
+	log := &logbuf.Buffer{}
 	r := New(log)
 	f := &fake{rc: delivery.OK, panicOn: "explode"}
 	id, name := addFake(t, r, f)
@@ -155,7 +137,7 @@ func TestFlushPanicReturnsRetry(t *testing.T) {
 }
 
 func TestUnknownContexts(t *testing.T) {
-	log := &syncBuf{}
+	log := &logbuf.Buffer{}
 	r := New(log)
 	for _, id := range []int{0, 1, -7} {
 		if rc := r.Flush(id, []byte{1}, "t"); rc != delivery.Error {
@@ -177,7 +159,7 @@ func TestUnknownContexts(t *testing.T) {
 }
 
 func TestExitClosesOnceAndForgets(t *testing.T) {
-	r := New(&syncBuf{})
+	r := New(&logbuf.Buffer{})
 	a, b := &fake{rc: delivery.OK}, &fake{rc: delivery.OK}
 	idA, _ := addFake(t, r, a)
 	idB, _ := addFake(t, r, b)
@@ -209,7 +191,7 @@ func TestExitClosesOnceAndForgets(t *testing.T) {
 }
 
 func TestClosePanicIsContained(t *testing.T) {
-	log := &syncBuf{}
+	log := &logbuf.Buffer{}
 	r := New(log)
 	id, _ := addFake(t, r, panicCloser{})
 	if rc := r.Exit(id); rc != delivery.OK {
@@ -228,7 +210,7 @@ func (panicCloser) Close()                   { panic("close failed") }
 // TestConcurrentFlushAndExit runs flushes of two instances on many goroutines while one
 // instance exits; with -race it proves the registry's locking.
 func TestConcurrentFlushAndExit(t *testing.T) {
-	r := New(&syncBuf{})
+	r := New(&logbuf.Buffer{})
 	a, b := &fake{rc: delivery.OK}, &fake{rc: delivery.OK}
 	idA, _ := addFake(t, r, a)
 	idB, _ := addFake(t, r, b)
@@ -270,7 +252,7 @@ func TestConcurrentFlushAndExit(t *testing.T) {
 // under the registry's read lock and the panic guard, from parallel goroutines as Fluent Bit's
 // workers call it.
 func BenchmarkFlushDispatch(b *testing.B) {
-	r := New(&syncBuf{})
+	r := New(&logbuf.Buffer{})
 	id, rc := r.Init(func(string) (Flusher, error) { return panicCloser{}, nil }) // Flush: return OK
 	if rc != delivery.OK {
 		b.Fatal("init failed")

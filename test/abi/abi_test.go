@@ -1,116 +1,25 @@
 package abi_test
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cwos/cloudwatch-opensearch/internal/config"
+	"github.com/cwos/cloudwatch-opensearch/test/hostrun"
 )
 
-// artifacts are built once by TestMain: the plugin .so and the C host, plain and with
-// AddressSanitizer (the .so with `go build -asan`, so Go reads of freed C memory are caught too).
-type artifacts struct {
-	so, host         string
-	asanSO, asanHost string
-	asanErr          error // the ASan build failing fails TestASan only
-}
-
-var bin artifacts
-
 func TestMain(m *testing.M) {
-	os.Exit(runMain(m))
-}
-
-func runMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "cwos-abi-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if err := buildAll(dir); err != nil {
-		fmt.Fprintln(os.Stderr, "abi: build:", err)
-		return 1
-	}
-	return m.Run()
-}
-
-// buildAll builds the four artifacts concurrently (the builds mostly wait on the linker).
-func buildAll(dir string) error {
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		return err
-	}
-	goCmd, err := exec.LookPath("go")
-	if err != nil {
-		return err
-	}
-	cc, err := exec.LookPath("cc")
-	if err != nil {
-		return err
-	}
-	hostSrc := filepath.Join(root, "test", "host", "host.c")
-	cflags := []string{"-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-pthread"}
-	asanFlags := []string{"-fsanitize=address", "-fno-omit-frame-pointer"}
-	bin = artifacts{
-		so:       filepath.Join(dir, "cloudwatch_opensearch.so"),
-		host:     filepath.Join(dir, "host"),
-		asanSO:   filepath.Join(dir, "asan", "cloudwatch_opensearch.so"),
-		asanHost: filepath.Join(dir, "asan", "host"),
-	}
-	jobs := []struct {
-		name string
-		args []string
-		asan bool
-	}{
-		// -trimpath as in the Makefile, so `make build` and these tests share the build cache.
-		{"plugin", []string{goCmd, "build", "-buildmode=c-shared", "-trimpath", "-o", bin.so, "./plugin"}, false},
-		{"host", append(append([]string{cc}, cflags...), "-o", bin.host, hostSrc, "-ldl"), false},
-		{"asan plugin", []string{goCmd, "build", "-asan", "-buildmode=c-shared", "-trimpath", "-o", bin.asanSO, "./plugin"}, true},
-		{"asan host", append(append(append([]string{cc}, cflags...), asanFlags...), "-o", bin.asanHost, hostSrc, "-ldl"), true},
-	}
-	if err := os.MkdirAll(filepath.Join(dir, "asan"), 0o755); err != nil {
-		return err
-	}
-	errs := make([]error, len(jobs))
-	var wg sync.WaitGroup
-	for i, j := range jobs {
-		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, j.args[0], j.args[1:]...)
-			cmd.Dir = root
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
-			if out, err := cmd.CombinedOutput(); err != nil {
-				errs[i] = fmt.Errorf("%s: %s: %v\n%s", j.name, strings.Join(j.args, " "), err, out)
-			}
-		})
-	}
-	wg.Wait()
-	var plain, asan []error
-	for i, j := range jobs {
-		if j.asan {
-			asan = append(asan, errs[i])
-		} else {
-			plain = append(plain, errs[i])
-		}
-	}
-	bin.asanErr = errors.Join(asan...)
-	return errors.Join(plain...)
+	code := m.Run()
+	hostrun.Cleanup()
+	os.Exit(code)
 }
 
 // scenario is one run of the host.
@@ -118,73 +27,33 @@ type scenario struct {
 	files  map[string]string // file name (in the run's directory) -> content
 	script string
 	args   []string // host options
-	asan   bool
-}
-
-type result struct {
-	stdout, stderr string
-	status         int
+	asan   bool     // the host and the plugin built with AddressSanitizer (hostrun.BuildASan)
 }
 
 // run executes the host with a script in a fresh directory and returns what it printed. The
 // environment holds static test credentials and no AWS configuration, so nothing but the
 // loopback ports in the properties is ever contacted.
-func run(t *testing.T, sc scenario) result {
+func run(t *testing.T, sc scenario) hostrun.Result {
 	t.Helper()
-	dir := t.TempDir()
-	for name, content := range sc.files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	script := filepath.Join(dir, "script")
-	if err := os.WriteFile(script, []byte(sc.script), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	host, so := bin.host, bin.so
+	build := hostrun.Build
 	if sc.asan {
-		host, so = bin.asanHost, bin.asanSO
+		build = hostrun.BuildASan
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	args := append(slices.Clone(sc.args), so, script)
-	cmd := exec.CommandContext(ctx, host, args...)
-	cmd.Dir = dir
-	cmd.WaitDelay = 5 * time.Second
-	cmd.Env = hostEnv(dir)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	res := result{stdout: stdout.String(), stderr: stderr.String()}
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &exit) && exit.Exited():
-		res.status = exit.ExitCode()
-	default:
-		t.Fatalf("host did not exit normally: %v (a crash or the 90s bound)\nstdout:\n%s\nstderr:\n%s", err, res.stdout, res.stderr)
+	so, host := build(t)
+	files := make(map[string][]byte, len(sc.files))
+	for name, content := range sc.files {
+		files[name] = []byte(content)
 	}
-	t.Logf("host %s\nstdout:\n%s\nstderr:\n%s", strings.Join(sc.args, " "), res.stdout, res.stderr)
-	return res
-}
-
-func hostEnv(dir string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "AWS_") && !strings.HasPrefix(kv, "ASAN_") {
-			env = append(env, kv)
-		}
-	}
-	return append(env,
-		"HOME="+dir,
-		"AWS_ACCESS_KEY_ID=AKIDABITEST",
-		"AWS_SECRET_ACCESS_KEY=abi-test-secret",
-		"AWS_REGION=us-east-1",
-		"AWS_EC2_METADATA_DISABLED=true",
-		"AWS_CONFIG_FILE="+filepath.Join(dir, "no-aws-config"),
-		"AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(dir, "no-aws-credentials"),
-		"ASAN_OPTIONS=halt_on_error=1:abort_on_error=0:exitcode=66",
-	)
+	return hostrun.Run(t, hostrun.Options{
+		SO: so, Host: host, Files: files, Script: sc.script, Args: sc.args,
+		Timeout: 90 * time.Second,
+		Env: []string{
+			"AWS_ACCESS_KEY_ID=AKIDABITEST",
+			"AWS_SECRET_ACCESS_KEY=abi-test-secret",
+			"AWS_REGION=us-east-1",
+			"ASAN_OPTIONS=halt_on_error=1:abort_on_error=0:exitcode=66",
+		},
+	})
 }
 
 // deadPort returns a loopback port nothing listens on: connections to it are refused.
@@ -203,7 +72,7 @@ func deadPort(t *testing.T) int {
 // Each "key value" of extra replaces the line of the same key or is added (Fluent Bit would take
 // the first of two lines with one key).
 func unreachableProps(t *testing.T, extra ...string) string {
-	lines := []string{
+	return hostrun.Props([]string{
 		"# [OUTPUT] of a test",
 		"Name cloudwatch_opensearch",
 		"Match *",
@@ -217,42 +86,7 @@ func unreachableProps(t *testing.T, extra ...string) string {
 		"flush_timeout 1s",
 		"request_timeout 500ms",
 		"exit_grace 2s",
-	}
-	for _, e := range extra {
-		key, _, _ := strings.Cut(e, " ")
-		i := slices.IndexFunc(lines, func(l string) bool {
-			k, _, _ := strings.Cut(l, " ")
-			return strings.EqualFold(k, key)
-		})
-		if i >= 0 {
-			lines[i] = e
-		} else {
-			lines = append(lines, e)
-		}
-	}
-	return strings.Join(lines, "\n") + "\n"
-}
-
-// lines returns the stdout lines that start with prefix.
-func lines(out, prefix string) []string {
-	var got []string
-	for l := range strings.SplitSeq(out, "\n") {
-		if strings.HasPrefix(l, prefix) {
-			got = append(got, l)
-		}
-	}
-	return got
-}
-
-// field returns the integer value of name=N in a host line.
-func field(t *testing.T, line, name string) int {
-	t.Helper()
-	m := regexp.MustCompile(`\b` + regexp.QuoteMeta(name) + `=(-?\d+)\b`).FindStringSubmatch(line)
-	if m == nil {
-		t.Fatalf("no %s= in %q", name, line)
-	}
-	n, _ := strconv.Atoi(m[1])
-	return n
+	}, extra...)
 }
 
 func wantLine(t *testing.T, out, line string) {
@@ -262,12 +96,12 @@ func wantLine(t *testing.T, out, line string) {
 	}
 }
 
-func wantStatus(t *testing.T, r result, status int) {
+func wantStatus(t *testing.T, r hostrun.Result, status int) {
 	t.Helper()
-	if r.status != status {
-		t.Fatalf("host exit status %d, want %d", r.status, status)
+	if r.Status != status {
+		t.Fatalf("host exit status %d, want %d", r.Status, status)
 	}
-	if v := lines(r.stdout, "violation:"); len(v) > 0 {
+	if v := hostrun.Lines(r.Stdout, "violation:"); len(v) > 0 {
 		t.Errorf("ABI violations: %q", v)
 	}
 }
@@ -276,13 +110,13 @@ func TestRegister(t *testing.T) {
 	t.Parallel()
 	r := run(t, scenario{script: "# load, register, unregister\n"})
 	wantStatus(t, r, 0)
-	reg := lines(r.stdout, "register ")
+	reg := hostrun.Lines(r.Stdout, "register ")
 	if len(reg) != 1 || !strings.HasPrefix(reg[0], "register rc=0 name=cloudwatch_opensearch type=2 proxy=11 flags=0 description=") {
 		t.Fatalf("register lines = %q", reg)
 	}
-	wantLine(t, r.stdout, "symbols flush_ctx=1 flush=1 exit_ctx=1 exit=1")
-	wantLine(t, r.stdout, "unregister")
-	wantLine(t, r.stdout, "done")
+	wantLine(t, r.Stdout, "symbols flush_ctx=1 flush=1 exit_ctx=1 exit=1")
+	wantLine(t, r.Stdout, "unregister")
+	wantLine(t, r.Stdout, "done")
 }
 
 func TestBadConfigFailsInit(t *testing.T) {
@@ -314,21 +148,21 @@ func TestBadConfigFailsInit(t *testing.T) {
 		script: "instance good good.props\ninstance bad bad.props\nflush bad never.bin never\n",
 	})
 	wantStatus(t, r, 2)
-	wantLine(t, r.stdout, "init good rc=1")
-	initLines := lines(r.stdout, "init bad ")
-	if len(initLines) != 1 || field(t, initLines[0], "rc") > 0 {
+	wantLine(t, r.Stdout, "init good rc=1")
+	initLines := hostrun.Lines(r.Stdout, "init bad ")
+	if len(initLines) != 1 || hostrun.Field(t, initLines[0], "rc") > 0 {
 		t.Fatalf("init lines = %q, want one with rc <= 0", initLines)
 	}
-	wantLine(t, r.stdout, "start refused: plugin 'cloudwatch_opensearch' failed to initialize")
-	if strings.Contains(r.stdout, "flush bad") {
+	wantLine(t, r.Stdout, "start refused: plugin 'cloudwatch_opensearch' failed to initialize")
+	if strings.Contains(r.Stdout, "flush bad") {
 		t.Fatal("the host flushed after a failed start")
 	}
 	for _, name := range []string{"good", "bad"} {
-		if e := lines(r.stdout, "exit "+name+" "); len(e) != 1 || field(t, e[0], "rc") != 1 {
+		if e := hostrun.Lines(r.Stdout, "exit "+name+" "); len(e) != 1 || hostrun.Field(t, e[0], "rc") != 1 {
 			t.Errorf("exit %s: %q", name, e)
 		}
 	}
-	if !regexp.MustCompile(`\[output:cloudwatch_opensearch:cloudwatch_opensearch\.0\] stopped:`).MatchString(r.stderr) {
+	if !regexp.MustCompile(`\[output:cloudwatch_opensearch:cloudwatch_opensearch\.0\] stopped:`).MatchString(r.Stderr) {
 		t.Error("the good instance was not closed")
 	}
 
@@ -340,7 +174,7 @@ func TestBadConfigFailsInit(t *testing.T) {
 	}
 	problems := strings.Split(perr.Error(), "\n")
 	var errLines []string
-	for l := range strings.SplitSeq(r.stderr, "\n") {
+	for l := range strings.SplitSeq(r.Stderr, "\n") {
 		if strings.Contains(l, "[error]") {
 			errLines = append(errLines, l)
 		}
@@ -378,7 +212,7 @@ func TestBadConfigFailsInit(t *testing.T) {
 			t.Errorf("no error line names %s", want)
 		}
 	}
-	if strings.Contains(r.stdout+r.stderr, password) {
+	if strings.Contains(r.Stdout+r.Stderr, password) {
 		t.Error("the password appears in the output")
 	}
 }
@@ -416,23 +250,23 @@ exit b
 `,
 	})
 	wantStatus(t, r, 0)
-	wantLine(t, r.stdout, "init a rc=1")
-	wantLine(t, r.stdout, "init b rc=1")
+	wantLine(t, r.Stdout, "init a rc=1")
+	wantLine(t, r.Stdout, "init b rc=1")
 	for _, name := range []string{"a", "b"} {
-		if f := lines(r.stdout, "flush "+name+" "); len(f) != 1 || field(t, f[0], "rc") != 1 {
+		if f := hostrun.Lines(r.Stdout, "flush "+name+" "); len(f) != 1 || hostrun.Field(t, f[0], "rc") != 1 {
 			t.Errorf("empty chunk on %s: %q, want rc=1", name, f)
 		}
-		bf := lines(r.stdout, "bflush "+name+" ")
-		if len(bf) != 1 || field(t, bf[0], "rc") != 2 {
+		bf := hostrun.Lines(r.Stdout, "bflush "+name+" ")
+		if len(bf) != 1 || hostrun.Field(t, bf[0], "rc") != 2 {
 			t.Errorf("background flush on %s: %q, want rc=2 (destinations unreachable)", name, bf)
 		}
-		if e := lines(r.stdout, "exit "+name+" "); len(e) != 1 || field(t, e[0], "rc") != 1 {
+		if e := hostrun.Lines(r.Stdout, "exit "+name+" "); len(e) != 1 || hostrun.Field(t, e[0], "rc") != 1 {
 			t.Errorf("exit %s: %q", name, e)
 		}
 	}
 	// Each instance logs under its own label.
 	for _, label := range []string{"cloudwatch_opensearch.0", "cloudwatch_opensearch.1"} {
-		if !strings.Contains(r.stderr, "[output:cloudwatch_opensearch:"+label+"]") {
+		if !strings.Contains(r.Stderr, "[output:cloudwatch_opensearch:"+label+"]") {
 			t.Errorf("no log line of %s", label)
 		}
 	}
@@ -476,12 +310,12 @@ func concurrentScenario(t *testing.T, asan bool) {
 	})
 	wantStatus(t, r, 0)
 	got := map[string][]int{}
-	for _, l := range lines(r.stdout, "cflush a ") {
+	for _, l := range hostrun.Lines(r.Stdout, "cflush a ") {
 		m := regexp.MustCompile(`chunk=\S*/([^/ ]+) `).FindStringSubmatch(l)
 		if m == nil {
 			t.Fatalf("bad line %q", l)
 		}
-		got[m[1]] = append(got[m[1]], field(t, l, "rc"))
+		got[m[1]] = append(got[m[1]], hostrun.Field(t, l, "rc"))
 	}
 	want := map[int]int{}
 	for _, c := range cases {
@@ -495,15 +329,15 @@ func concurrentScenario(t *testing.T, asan bool) {
 		}
 		want[c.rc] += threads
 	}
-	wantLine(t, r.stdout, fmt.Sprintf("concurrent a flushes=%d ok=%d retry=%d error=%d other=0",
+	wantLine(t, r.Stdout, fmt.Sprintf("concurrent a flushes=%d ok=%d retry=%d error=%d other=0",
 		threads*len(cases), want[1], want[2], want[0]))
-	if e := lines(r.stdout, "exit a "); len(e) != 1 || field(t, e[0], "rc") != 1 {
+	if e := hostrun.Lines(r.Stdout, "exit a "); len(e) != 1 || hostrun.Field(t, e[0], "rc") != 1 {
 		t.Errorf("exit: %q", e)
 	}
-	if strings.Contains(r.stderr, "recovered from a panic") {
+	if strings.Contains(r.Stderr, "recovered from a panic") {
 		t.Error("a flush panicked")
 	}
-	if strings.Contains(r.stderr, "Sanitizer") {
+	if strings.Contains(r.Stderr, "Sanitizer") {
 		t.Error("the sanitizer reported a problem")
 	}
 }
@@ -521,12 +355,12 @@ func TestUnreachableDestinationsRetry(t *testing.T) {
 		args:   []string{"--max-retries", "2", "--retry-delay-ms", "50"},
 	})
 	wantStatus(t, r, 0)
-	f := lines(r.stdout, "flush a ")
-	if len(f) != 1 || field(t, f[0], "rc") != 2 || field(t, f[0], "tries") != 3 {
+	f := hostrun.Lines(r.Stdout, "flush a ")
+	if len(f) != 1 || hostrun.Field(t, f[0], "rc") != 2 || hostrun.Field(t, f[0], "tries") != 3 {
 		t.Fatalf("flush lines = %q, want rc=2 tries=3", f)
 	}
 	// The plugin recognized the resends as the same chunk (same tag, same bytes).
-	if !regexp.MustCompile(`stopped: .*\bchunk_retries=2\b`).MatchString(r.stderr) {
+	if !regexp.MustCompile(`stopped: .*\bchunk_retries=2\b`).MatchString(r.Stderr) {
 		t.Error("the exit summary does not count 2 chunk retries")
 	}
 }
@@ -542,22 +376,22 @@ func TestExitWhileFlushing(t *testing.T) {
 		args:   []string{"--max-retries", "5"},
 	})
 	wantStatus(t, r, 0)
-	e := lines(r.stdout, "exit a ")
-	if len(e) != 2 || field(t, e[0], "rc") != 1 || field(t, e[1], "rc") != 1 {
+	e := hostrun.Lines(r.Stdout, "exit a ")
+	if len(e) != 2 || hostrun.Field(t, e[0], "rc") != 1 || hostrun.Field(t, e[1], "rc") != 1 {
 		t.Fatalf("exit lines = %q, want two with rc=1 (a repeated exit is harmless)", e)
 	}
 	// Exit ends the in-flight flush within the exit grace (1s) instead of its 30s flush_timeout.
-	if ms := field(t, e[0], "ms"); ms > 5000 {
+	if ms := hostrun.Field(t, e[0], "ms"); ms > 5000 {
 		t.Errorf("exit took %dms with exit_grace 1s", ms)
 	}
-	if !strings.Contains(r.stderr, "flush_timeout=30s") {
+	if !strings.Contains(r.Stderr, "flush_timeout=30s") {
 		t.Error("the instance did not start with flush_timeout 30s")
 	}
-	bf := lines(r.stdout, "bflush a ")
-	if len(bf) != 1 || field(t, bf[0], "rc") != 2 || field(t, bf[0], "tries") != 1 {
+	bf := hostrun.Lines(r.Stdout, "bflush a ")
+	if len(bf) != 1 || hostrun.Field(t, bf[0], "rc") != 2 || hostrun.Field(t, bf[0], "tries") != 1 {
 		t.Errorf("in-flight flush: %q, want rc=2 tries=1 (kept for Fluent Bit, not resent after exit)", bf)
 	}
-	if n := len(lines(r.stdout, "unregister")); n != 2 {
+	if n := len(hostrun.Lines(r.Stdout, "unregister")); n != 2 {
 		t.Errorf("%d unregister lines, want 2", n)
 	}
 }
@@ -570,16 +404,16 @@ func TestLegacyEntryPoints(t *testing.T) {
 		args:   []string{"--no-ctx"},
 	})
 	wantStatus(t, r, 0)
-	wantLine(t, r.stdout, "symbols flush_ctx=0 flush=1 exit_ctx=0 exit=1")
-	f := lines(r.stdout, "flush a ")
-	if len(f) != 1 || field(t, f[0], "rc") != 0 {
+	wantLine(t, r.Stdout, "symbols flush_ctx=0 flush=1 exit_ctx=0 exit=1")
+	f := hostrun.Lines(r.Stdout, "flush a ")
+	if len(f) != 1 || hostrun.Field(t, f[0], "rc") != 0 {
 		t.Fatalf("flush lines = %q, want rc=0", f)
 	}
-	if !strings.Contains(r.stderr, `FLBPluginFlush called without an instance context (chunk with tag "tag.old")`) {
+	if !strings.Contains(r.Stderr, `FLBPluginFlush called without an instance context (chunk with tag "tag.old")`) {
 		t.Error("no log line for the context-less flush")
 	}
 	// FLBPluginExit closes the instance that is still open.
-	if !regexp.MustCompile(`\[output:cloudwatch_opensearch:cloudwatch_opensearch\.0\] stopped:`).MatchString(r.stderr) {
+	if !regexp.MustCompile(`\[output:cloudwatch_opensearch:cloudwatch_opensearch\.0\] stopped:`).MatchString(r.Stderr) {
 		t.Error("FLBPluginExit did not close the instance")
 	}
 }
@@ -589,8 +423,5 @@ func TestLegacyEntryPoints(t *testing.T) {
 // fails here even when the plain build happens to survive it.
 func TestASan(t *testing.T) {
 	t.Parallel()
-	if bin.asanErr != nil {
-		t.Fatalf("AddressSanitizer build: %v", bin.asanErr)
-	}
 	concurrentScenario(t, true)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/cwos/cloudwatch-opensearch/internal/chunkgen"
 	"github.com/cwos/cloudwatch-opensearch/internal/config"
 	"github.com/cwos/cloudwatch-opensearch/internal/delivery"
+	"github.com/cwos/cloudwatch-opensearch/internal/testpeer/logbuf"
 	"github.com/cwos/cloudwatch-opensearch/internal/testpeer/moto"
 )
 
@@ -38,9 +39,9 @@ func TestConcurrentInstances(t *testing.T) {
 		recs := k8sRecords(10, nChunks*perChunk, 0, chunkgen.Options{Namespaces: 4, Containers: 2, Start: recentDays(1), Days: 1})
 		cs := chunks(recs, perChunk)
 		ins := make([]*delivery.Instance, instances)
-		logs := make([]*syncBuffer, instances)
+		logs := make([]*logbuf.Buffer, instances)
 		for i := range ins {
-			logs[i] = &syncBuffer{}
+			logs[i] = &logbuf.Buffer{}
 			src := config.MapSource{
 				"region":              moto.Region,
 				"log_group_name":      fmt.Sprintf("/race/%d/fallback", i),
@@ -183,21 +184,4 @@ func awsEnv(t *testing.T) {
 		t.Setenv(k, "") // restored at the end of the test
 		os.Unsetenv(k)
 	}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
 }

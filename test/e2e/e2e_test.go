@@ -18,6 +18,7 @@ import (
 
 	"github.com/cwos/cloudwatch-opensearch/internal/chunkgen"
 	"github.com/cwos/cloudwatch-opensearch/internal/testpeer/moto"
+	"github.com/cwos/cloudwatch-opensearch/test/hostrun"
 )
 
 // k8sTotal is the record count of TestKubernetes; E2E_RECORDS overrides it (measuring).
@@ -42,17 +43,17 @@ func TestKubernetes(t *testing.T) {
 	s.line("instance a a.props")
 	s.workers("a", 4, "kube.var.log.containers.e2e", names)
 	s.line("exit a")
-	res := runHost(t, hostRun{files: files, script: s.String(), args: []string{"--max-retries", "3", "--retry-delay-ms", "200"}, timeout: 5 * time.Minute})
-	if res.status != 0 {
-		t.Fatalf("host exit status %d", res.status)
+	res := runHost(t, hostrun.Options{Files: files, Script: s.String(), Args: []string{"--max-retries", "3", "--retry-delay-ms", "200"}, Timeout: 5 * time.Minute})
+	if res.Status != 0 {
+		t.Fatalf("host exit status %d", res.Status)
 	}
-	c := codes(t, res.stdout, "a")
+	c := codes(t, res.Stdout, "a")
 	if c.n != len(names) || c.ok != len(names) || c.tries != len(names) {
 		t.Errorf("flushes: %+v, want %d that succeed at the first try", c, len(names))
 	}
 	readStart := time.Now()
 	cw, os := outcome(t, p, expect(recs, func(r *record) []place { return []place{defaultPlace(r)} }))
-	ctr := counters(t, res.stderr, "cloudwatch_opensearch.0")
+	ctr := counters(t, res.Stderr, "cloudwatch_opensearch.0")
 	groups, indices := map[string]bool{}, map[string]bool{}
 	for i := range recs {
 		pl := defaultPlace(&recs[i])
@@ -63,8 +64,8 @@ func TestKubernetes(t *testing.T) {
 	}
 	summarize(t, "records in=%d in %d chunks over %d groups, %d indices; cloudwatch %s; opensearch %s; duplicates cw=%d os=%d; rejected cw=%d os=%d; PutLogEvents=%d _bulk=%d; host run %s (%.0f records/s into both), read back %s",
 		total, len(names), len(groups), len(indices), cw, os, cw.Dups, os.Dups, ctr["rejected_cloudwatch"], ctr["rejected_opensearch"],
-		p.proxy.Count("PutLogEvents"), p.bulk.Stats().BulkRequests, res.elapsed.Round(time.Millisecond),
-		float64(total)/res.elapsed.Seconds(), time.Since(readStart).Round(time.Millisecond))
+		p.proxy.Count("PutLogEvents"), p.bulk.Stats().BulkRequests, res.Elapsed.Round(time.Millisecond),
+		float64(total)/res.Elapsed.Seconds(), time.Since(readStart).Round(time.Millisecond))
 }
 
 // outage flushes 8 chunks at once (workers 8) while breakIt keeps one destination (broken:
@@ -73,7 +74,7 @@ func TestKubernetes(t *testing.T) {
 // and the host's resends (the same bytes, as Fluent Bit's scheduler sends them) finish the job.
 // Every chunk must end FLB_OK after at least one retry, with every record once on both sides,
 // and the working destination must never have been sent a record twice: the ledger.
-func outage(t *testing.T, seed uint64, broken string, breakIt, fixIt func(p *peers)) (*peers, hostResult, []record, map[string]int64) {
+func outage(t *testing.T, seed uint64, broken string, breakIt, fixIt func(p *peers)) (*peers, hostrun.Result, []record, map[string]int64) {
 	t.Helper()
 	// Small enough, and the timeouts long enough, for moto to take every record well within one
 	// try even on a loaded machine: a PutLogEvents cut off by a timeout after moto stored it
@@ -93,9 +94,9 @@ func outage(t *testing.T, seed uint64, broken string, breakIt, fixIt func(p *pee
 	}
 	breakIt(p)
 	fixed := false
-	res := runHost(t, hostRun{
-		files: files, script: s.String(), args: []string{"--max-retries", "30", "--retry-delay-ms", "500"},
-		during: func(ctx context.Context, _ *lineWatcher) {
+	res := runHost(t, hostrun.Options{
+		Files: files, Script: s.String(), Args: []string{"--max-retries", "30", "--retry-delay-ms", "500"},
+		During: func(ctx context.Context, _ *hostrun.Watcher) {
 			start := time.Now() // the host has just started
 			if !poll(ctx, func() bool { return sent() >= total }) {
 				return
@@ -111,20 +112,20 @@ func outage(t *testing.T, seed uint64, broken string, breakIt, fixIt func(p *pee
 			fixed = true
 		},
 	})
-	if res.status != 0 {
-		t.Fatalf("host exit status %d", res.status)
+	if res.Status != 0 {
+		t.Fatalf("host exit status %d", res.Status)
 	}
 	if !fixed {
 		t.Fatalf("%s never received all %d records while %s was broken (%d sent)", working, total, broken, sent())
 	}
-	c := codes(t, res.stdout, "a")
+	c := codes(t, res.Stdout, "a")
 	if c.n != nChunks || c.ok != nChunks || c.minTries < 2 {
 		t.Errorf("flushes: %+v, want %d that end FLB_OK after at least one FLB_RETRY", c, nChunks)
 	}
 	if n := sent(); n != total {
 		t.Errorf("%s was sent %d records for %d: retries resent what it had accepted", working, n, total)
 	}
-	ctr := counters(t, res.stderr, "cloudwatch_opensearch.0")
+	ctr := counters(t, res.Stderr, "cloudwatch_opensearch.0")
 	if ctr["resend_avoided_"+working] < int64(total) || ctr["chunk_retries"] < nChunks {
 		t.Errorf("counters %v: want resend_avoided_%s >= %d and chunk_retries >= %d", ctr, working, total, nChunks)
 	}
@@ -141,7 +142,7 @@ func TestOpenSearchDown(t *testing.T) {
 		}
 	})
 	cw, os := outcome(t, p, expect(recs, func(r *record) []place { return []place{defaultPlace(r)} }))
-	c := codes(t, res.stdout, "a")
+	c := codes(t, res.Stdout, "a")
 	summarize(t, "records in=%d; cloudwatch %s (events sent %d); opensearch %s; duplicates cw=%d os=%d; rejected cw=%d os=%d; flushes=%d tries=%d; resend avoided cw=%d",
 		len(recs), cw, p.proxy.Forwarded(), os, cw.Dups, os.Dups, ctr["rejected_cloudwatch"], ctr["rejected_opensearch"],
 		c.n, c.tries, ctr["resend_avoided_cloudwatch"])
@@ -159,7 +160,7 @@ func TestOpenSearchForbidden(t *testing.T) {
 		t.Errorf("only %d requests were answered 403", st.InjectedFaults)
 	}
 	hints := 0
-	for l := range strings.SplitSeq(res.stderr, "\n") {
+	for l := range strings.SplitSeq(res.Stderr, "\n") {
 		if strings.Contains(l, "OpenSearch Security lacks [indices:data/write/bulk]") && strings.Contains(l, osUser) {
 			hints++
 		}
@@ -170,7 +171,7 @@ func TestOpenSearchForbidden(t *testing.T) {
 	if ctr["opensearch_permission_errors"] < 1 {
 		t.Errorf("counters %v: no opensearch_permission_errors", ctr)
 	}
-	c := codes(t, res.stdout, "a")
+	c := codes(t, res.Stdout, "a")
 	summarize(t, "records in=%d; cloudwatch %s (events sent %d); opensearch %s; duplicates cw=%d os=%d; rejected cw=%d os=%d; 403 answers=%d; flushes=%d tries=%d",
 		len(recs), cw, p.proxy.Forwarded(), os, cw.Dups, os.Dups, ctr["rejected_cloudwatch"], ctr["rejected_opensearch"],
 		st.InjectedFaults, c.n, c.tries)
@@ -190,10 +191,10 @@ func TestCloudWatchForbidden(t *testing.T) {
 	if st.Duplicates != 0 {
 		t.Errorf("OpenSearch answered 409 to %d resent documents", st.Duplicates)
 	}
-	if !strings.Contains(res.stderr, "logs:PutLogEvents") {
+	if !strings.Contains(res.Stderr, "logs:PutLogEvents") {
 		t.Error("the plugin did not name the IAM action to allow")
 	}
-	c := codes(t, res.stdout, "a")
+	c := codes(t, res.Stdout, "a")
 	summarize(t, "records in=%d; cloudwatch %s (%d calls denied); opensearch %s (items sent %d, 409s %d); duplicates cw=%d os=%d; rejected cw=%d os=%d; flushes=%d tries=%d; resend avoided os=%d",
 		len(recs), cw, p.proxy.Faulted("PutLogEvents"), os, st.Items, st.Duplicates, cw.Dups, os.Dups, ctr["rejected_cloudwatch"], ctr["rejected_opensearch"],
 		c.n, c.tries, ctr["resend_avoided_opensearch"])
@@ -211,11 +212,11 @@ func TestThrottling(t *testing.T) {
 	names := chunkFiles(files, "c", chunks(recs, perChunk))
 	var s script
 	s.line("instance a a.props").workers("a", 4, "kube.var.log.containers.throttled", names).line("exit a")
-	res := runHost(t, hostRun{files: files, script: s.String(), args: []string{"--max-retries", "5", "--retry-delay-ms", "200"}, timeout: 3 * time.Minute})
-	if res.status != 0 {
-		t.Fatalf("host exit status %d", res.status)
+	res := runHost(t, hostrun.Options{Files: files, Script: s.String(), Args: []string{"--max-retries", "5", "--retry-delay-ms", "200"}, Timeout: 3 * time.Minute})
+	if res.Status != 0 {
+		t.Fatalf("host exit status %d", res.Status)
 	}
-	c := codes(t, res.stdout, "a")
+	c := codes(t, res.Stdout, "a")
 	if c.n != nChunks || c.ok != nChunks {
 		t.Errorf("flushes: %+v, want %d that end FLB_OK", c, nChunks)
 	}
@@ -228,7 +229,7 @@ func TestThrottling(t *testing.T) {
 		t.Errorf("CloudWatch received %d events for %d records", n, len(recs))
 	}
 	cw, os := outcome(t, p, expect(recs, func(r *record) []place { return []place{defaultPlace(r)} }))
-	ctr := counters(t, res.stderr, "cloudwatch_opensearch.0")
+	ctr := counters(t, res.Stderr, "cloudwatch_opensearch.0")
 	summarize(t, "records in=%d; cloudwatch %s; opensearch %s; duplicates cw=%d os=%d; rejected cw=%d os=%d; throttled calls=%d of %d; 429 items=%d of %d; flushes=%d tries=%d",
 		len(recs), cw, os, cw.Dups, os.Dups, ctr["rejected_cloudwatch"], ctr["rejected_opensearch"],
 		throttled, throttled+passed, st.Rejected429, st.Items, c.n, c.tries)
@@ -267,12 +268,12 @@ func TestTwoInstances(t *testing.T) {
 		s.line("wait")
 	}
 	s.line("exit a").line("exit b")
-	res := runHost(t, hostRun{files: files, script: s.String(), args: []string{"--max-retries", "3"}, timeout: 3 * time.Minute})
-	if res.status != 0 {
-		t.Fatalf("host exit status %d", res.status)
+	res := runHost(t, hostrun.Options{Files: files, Script: s.String(), Args: []string{"--max-retries", "3"}, Timeout: 3 * time.Minute})
+	if res.Status != 0 {
+		t.Fatalf("host exit status %d", res.Status)
 	}
 	for _, in := range []string{"a", "b"} {
-		if c := codes(t, res.stdout, in); c.n != nChunks || c.ok != nChunks {
+		if c := codes(t, res.Stdout, in); c.n != nChunks || c.ok != nChunks {
 			t.Errorf("instance %s flushes: %+v, want %d FLB_OK", in, c, nChunks)
 		}
 	}
@@ -283,7 +284,7 @@ func TestTwoInstances(t *testing.T) {
 		}
 	}
 	cw, os := outcome(t, p, expect(recs, places))
-	ca, cb := counters(t, res.stderr, "cloudwatch_opensearch.0"), counters(t, res.stderr, "cloudwatch_opensearch.1")
+	ca, cb := counters(t, res.Stderr, "cloudwatch_opensearch.0"), counters(t, res.Stderr, "cloudwatch_opensearch.1")
 	for _, c := range []map[string]int64{ca, cb} {
 		if c["records_delivered"] != int64(len(recs)) || c["chunk_retries"] != 0 {
 			t.Errorf("instance counters %v: want records_delivered=%d and no chunk retries", c, len(recs))
@@ -314,12 +315,12 @@ func TestOneDestinationOff(t *testing.T) {
 		s.line("background c %s kube.c", namesC[i]).line("background d %s kube.d", namesD[i])
 	}
 	s.line("wait").line("exit c").line("exit d")
-	res := runHost(t, hostRun{files: files, script: s.String()})
-	if res.status != 0 {
-		t.Fatalf("host exit status %d", res.status)
+	res := runHost(t, hostrun.Options{Files: files, Script: s.String()})
+	if res.Status != 0 {
+		t.Fatalf("host exit status %d", res.Status)
 	}
 	for _, in := range []string{"c", "d"} {
-		if c := codes(t, res.stdout, in); c.n != 2 || c.ok != 2 {
+		if c := codes(t, res.Stdout, in); c.n != 2 || c.ok != 2 {
 			t.Errorf("instance %s flushes: %+v, want 2 FLB_OK", in, c)
 		}
 	}
@@ -330,10 +331,10 @@ func TestOneDestinationOff(t *testing.T) {
 		}
 		return []place{{Group: "/e2e/d/" + r.Namespace, Stream: r.Pod}}
 	}))
-	if !strings.Contains(res.stderr, "started: cloudwatch=false opensearch=true") || !strings.Contains(res.stderr, "started: cloudwatch=true opensearch=false") {
+	if !strings.Contains(res.Stderr, "started: cloudwatch=false opensearch=true") || !strings.Contains(res.Stderr, "started: cloudwatch=true opensearch=false") {
 		t.Error("the instances did not start with one destination each")
 	}
-	cc, cd := counters(t, res.stderr, "cloudwatch_opensearch.0"), counters(t, res.stderr, "cloudwatch_opensearch.1")
+	cc, cd := counters(t, res.Stderr, "cloudwatch_opensearch.0"), counters(t, res.Stderr, "cloudwatch_opensearch.1")
 	summarize(t, "records in=%d (cloudwatch off) + %d (opensearch off); cloudwatch %s; opensearch %s; duplicates cw=%d os=%d; rejected cw=%d os=%d",
 		len(recsC), len(recsD), cw, os, cw.Dups, os.Dups, cc["rejected_cloudwatch"]+cd["rejected_cloudwatch"], cc["rejected_opensearch"]+cd["rejected_opensearch"])
 }
@@ -351,27 +352,27 @@ func TestExitGrace(t *testing.T) {
 		files := map[string][]byte{"a.props": []byte(p.props("exit_grace 5s")), "c.bin": chunks(recs, len(recs))[0]}
 		p.bulk.SetDelay(1500 * time.Millisecond)
 		defer p.bulk.SetDelay(0)
-		res := runHost(t, hostRun{files: files, script: "instance a a.props\nbackground a c.bin kube.exit\nsleep 300\nexit a\nwait\n", args: []string{"--max-retries", "3"}})
-		if res.status != 0 {
-			t.Fatalf("host exit status %d", res.status)
+		res := runHost(t, hostrun.Options{Files: files, Script: "instance a a.props\nbackground a c.bin kube.exit\nsleep 300\nexit a\nwait\n", Args: []string{"--max-retries", "3"}})
+		if res.Status != 0 {
+			t.Fatalf("host exit status %d", res.Status)
 		}
-		e, bf := lines(res.stdout, "exit a "), lines(res.stdout, "bflush a ")
+		e, bf := hostrun.Lines(res.Stdout, "exit a "), hostrun.Lines(res.Stdout, "bflush a ")
 		if len(e) != 1 || len(bf) != 1 {
 			t.Fatalf("exit lines %q, flush lines %q", e, bf)
 		}
-		if ms := field(t, e[0], "ms"); ms < 500 || ms > 5000 {
+		if ms := hostrun.Field(t, e[0], "ms"); ms < 500 || ms > 5000 {
 			t.Errorf("exit took %dms: it should wait for the in-flight flush (about 1.2s more) and no longer than exit_grace 5s", ms)
 		}
-		if rc := field(t, bf[0], "rc"); rc != 1 {
+		if rc := hostrun.Field(t, bf[0], "rc"); rc != 1 {
 			t.Errorf("in-flight flush: %q, want rc=1 (finished within the exit grace)", bf[0])
 		}
-		if strings.Contains(res.stderr, "not fully delivered") {
+		if strings.Contains(res.Stderr, "not fully delivered") {
 			t.Error("the plugin reported undelivered chunks although the flush finished")
 		}
 		cw, os := outcome(t, p, expect(recs, func(r *record) []place { return []place{defaultPlace(r)} }))
-		ctr := counters(t, res.stderr, "cloudwatch_opensearch.0")
+		ctr := counters(t, res.Stderr, "cloudwatch_opensearch.0")
 		summarize(t, "records in=%d; cloudwatch %s; opensearch %s; duplicates cw=%d os=%d; rejected cw=%d os=%d; exit waited %dms for a flush held 1.5s by OpenSearch",
-			len(recs), cw, os, cw.Dups, os.Dups, ctr["rejected_cloudwatch"], ctr["rejected_opensearch"], field(t, e[0], "ms"))
+			len(recs), cw, os, cw.Dups, os.Dups, ctr["rejected_cloudwatch"], ctr["rejected_opensearch"], hostrun.Field(t, e[0], "ms"))
 	})
 	t.Run("runs_out", func(t *testing.T) {
 		p.moto.Reset(t)
@@ -380,23 +381,23 @@ func TestExitGrace(t *testing.T) {
 		files := map[string][]byte{"a.props": []byte(p.props("exit_grace 1s", "flush_timeout 60s", "request_timeout 60s")), "c.bin": chunks(recs, len(recs))[0]}
 		p.bulk.SetDelay(time.Minute)
 		defer p.bulk.SetDelay(0)
-		res := runHost(t, hostRun{files: files, script: "instance a a.props\nbackground a c.bin kube.exit\nsleep 2000\nexit a\nwait\n", args: []string{"--max-retries", "3"}})
-		if res.status != 0 {
-			t.Fatalf("host exit status %d", res.status)
+		res := runHost(t, hostrun.Options{Files: files, Script: "instance a a.props\nbackground a c.bin kube.exit\nsleep 2000\nexit a\nwait\n", Args: []string{"--max-retries", "3"}})
+		if res.Status != 0 {
+			t.Fatalf("host exit status %d", res.Status)
 		}
-		e, bf := lines(res.stdout, "exit a "), lines(res.stdout, "bflush a ")
+		e, bf := hostrun.Lines(res.Stdout, "exit a "), hostrun.Lines(res.Stdout, "bflush a ")
 		if len(e) != 1 || len(bf) != 1 {
 			t.Fatalf("exit lines %q, flush lines %q", e, bf)
 		}
-		ms := field(t, e[0], "ms")
+		ms := hostrun.Field(t, e[0], "ms")
 		if ms > 4000 {
 			t.Errorf("exit took %dms with exit_grace 1s", ms)
 		}
-		if rc, tries := field(t, bf[0], "rc"), field(t, bf[0], "tries"); rc != 2 || tries != 1 {
+		if rc, tries := hostrun.Field(t, bf[0], "rc"), hostrun.Field(t, bf[0], "tries"); rc != 2 || tries != 1 {
 			t.Errorf("in-flight flush: %q, want rc=2 tries=1 (kept for Fluent Bit, not resent after exit)", bf[0])
 		}
 		for _, want := range []string{"exit grace 1s ran out", "exiting with 1 chunks (300 records) not fully delivered"} {
-			if !strings.Contains(res.stderr, want) {
+			if !strings.Contains(res.Stderr, want) {
 				t.Errorf("the plugin did not log %q", want)
 			}
 		}
@@ -408,7 +409,7 @@ func TestExitGrace(t *testing.T) {
 		if n := p.bulk.Count(); n != 0 {
 			t.Errorf("opensearch stored %d documents although no response came back before the exit", n)
 		}
-		ctr := counters(t, res.stderr, "cloudwatch_opensearch.0")
+		ctr := counters(t, res.Stderr, "cloudwatch_opensearch.0")
 		summarize(t, "records in=%d; cloudwatch %s; opensearch delivered=%d (hung); duplicates cw=%d os=0; rejected cw=%d os=%d; exit %dms with exit_grace 1s; 300 undelivered records reported, chunk left to Fluent Bit",
 			len(recs), cw, p.bulk.Count(), cw.Dups, ctr["rejected_cloudwatch"], ctr["rejected_opensearch"], ms)
 	})
@@ -437,18 +438,18 @@ func TestBadConfig(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
-			res := runHost(t, hostRun{
-				files:  map[string][]byte{"a.props": []byte(p.props(c.props...)), "never.bin": nil},
-				script: "instance a a.props\nflush a never.bin kube.never\n",
+			res := runHost(t, hostrun.Options{
+				Files:  map[string][]byte{"a.props": []byte(p.props(c.props...)), "never.bin": nil},
+				Script: "instance a a.props\nflush a never.bin kube.never\n",
 			})
-			if res.status != 2 {
-				t.Fatalf("host exit status %d, want 2 (start refused)", res.status)
+			if res.Status != 2 {
+				t.Fatalf("host exit status %d, want 2 (start refused)", res.Status)
 			}
-			if in := lines(res.stdout, "init a "); len(in) != 1 || field(t, in[0], "rc") > 0 {
+			if in := hostrun.Lines(res.Stdout, "init a "); len(in) != 1 || hostrun.Field(t, in[0], "rc") > 0 {
 				t.Fatalf("init lines %q, want rc <= 0", in)
 			}
 			var errs []string
-			for l := range strings.SplitSeq(res.stderr, "\n") {
+			for l := range strings.SplitSeq(res.Stderr, "\n") {
 				if strings.Contains(l, "[error]") {
 					errs = append(errs, l)
 				}
@@ -520,16 +521,16 @@ func TestDestinationsConcurrent(t *testing.T) {
 		"a.props": []byte(p.props("cloudwatch_endpoint "+cwGate.URL, "opensearch_endpoint "+osGate.URL, "flush_timeout 3s")),
 		"c.bin":   chunks(recs, len(recs))[0],
 	}
-	res := runHost(t, hostRun{files: files, script: "instance a a.props\nflush a c.bin kube.gated\n"})
-	if res.status != 0 {
-		t.Fatalf("host exit status %d", res.status)
+	res := runHost(t, hostrun.Options{Files: files, Script: "instance a a.props\nflush a c.bin kube.gated\n"})
+	if res.Status != 0 {
+		t.Fatalf("host exit status %d", res.Status)
 	}
-	f := lines(res.stdout, "flush a ")
-	if len(f) != 1 || field(t, f[0], "rc") != 1 || field(t, f[0], "tries") != 1 {
+	f := hostrun.Lines(res.Stdout, "flush a ")
+	if len(f) != 1 || hostrun.Field(t, f[0], "rc") != 1 || hostrun.Field(t, f[0], "tries") != 1 {
 		t.Fatalf("flush: %q, want rc=1 at the first try", f)
 	}
 	cw, os := outcome(t, p, expect(recs, func(r *record) []place { return []place{defaultPlace(r)} }))
-	ctr := counters(t, res.stderr, "cloudwatch_opensearch.0")
+	ctr := counters(t, res.Stderr, "cloudwatch_opensearch.0")
 	summarize(t, "records in=%d; cloudwatch %s; opensearch %s; duplicates cw=%d os=%d; rejected cw=%d os=%d; both gates opened by the other destination's request in one flush",
 		len(recs), cw, os, cw.Dups, os.Dups, ctr["rejected_cloudwatch"], ctr["rejected_opensearch"])
 }

@@ -1,10 +1,7 @@
 package e2e_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -13,9 +10,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -26,6 +20,7 @@ import (
 
 	"github.com/cwos/cloudwatch-opensearch/internal/testpeer/bulk"
 	"github.com/cwos/cloudwatch-opensearch/internal/testpeer/moto"
+	"github.com/cwos/cloudwatch-opensearch/test/hostrun"
 )
 
 // The OpenSearch internal user of every test. The password reaches the plugin only through the
@@ -83,7 +78,7 @@ func startPeers(t *testing.T, o peerOptions) *peers {
 // Each "key value" of extra replaces the line of the same key, or is added; "key" alone removes
 // the key.
 func (p *peers) props(extra ...string) string {
-	lines := []string{
+	return hostrun.Props([]string{
 		"# [OUTPUT] of an end-to-end test",
 		"Name cloudwatch_opensearch",
 		"Match kube.*",
@@ -104,23 +99,7 @@ func (p *peers) props(extra ...string) string {
 		"request_timeout 10s",
 		"max_inflight 8",
 		"exit_grace 5s",
-	}
-	for _, e := range extra {
-		key, _, _ := strings.Cut(e, " ")
-		i := slices.IndexFunc(lines, func(l string) bool {
-			k, _, _ := strings.Cut(l, " ")
-			return strings.EqualFold(k, key)
-		})
-		switch {
-		case i >= 0 && !strings.Contains(e, " "):
-			lines = slices.Delete(lines, i, i+1)
-		case i >= 0:
-			lines[i] = e
-		default:
-			lines = append(lines, e)
-		}
-	}
-	return strings.Join(lines, "\n") + "\n"
+	}, extra...)
 }
 
 // throttleFront answers a fixed share of CloudWatch calls (chosen by a seeded generator) with
@@ -190,175 +169,29 @@ func (f *throttleFront) counts() (throttled, passed int) {
 	return throttled, passed
 }
 
-// hostRun is one run of the C host: the files it reads, its script and options, and an
-// optional function that runs beside it (to take a destination down or bring it back while the
-// host flushes). The files and the script go into a fresh directory.
-type hostRun struct {
-	files   map[string][]byte
-	script  string
-	args    []string
-	timeout time.Duration                                  // default 2 minutes
-	during  func(ctx context.Context, stdout *lineWatcher) // runs until it returns; ctx ends with the host
-}
-
-type hostResult struct {
-	stdout, stderr string
-	status         int
-	elapsed        time.Duration
-}
-
-// runHost runs the host and fails the test if it crashes, hangs past the timeout, or reports an
-// ABI violation. The exit status is returned for the test to judge.
-func runHost(t *testing.T, r hostRun) hostResult {
+// runHost runs the host (hostrun.Run, built by hostrun.Build) with the peers' credentials and
+// fails the test if it crashes, hangs past the timeout, reports an ABI violation, panics, or
+// prints the OpenSearch password. The exit status is returned for the test to judge.
+func runHost(t *testing.T, o hostrun.Options) hostrun.Result {
 	t.Helper()
-	so, host := artifacts(t)
-	dir := t.TempDir()
-	for name, data := range r.files {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	script := filepath.Join(dir, "script")
-	if err := os.WriteFile(script, []byte(r.script), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	timeout := r.timeout
-	if timeout == 0 {
-		timeout = 2 * time.Minute
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, host, append(slices.Clone(r.args), so, script)...)
-	cmd.Dir = dir
-	cmd.Env = hostEnv(dir)
-	cmd.WaitDelay = 5 * time.Second
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	pipe, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	watch := &lineWatcher{changed: make(chan struct{})}
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// The function beside the host ends at the latest when the host closes its stdout.
-	duringCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		defer stop()
-		sc := bufio.NewScanner(pipe)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			watch.add(sc.Text())
-		}
-		watch.finish()
-	})
-	if r.during != nil {
-		wg.Go(func() { r.during(duringCtx, watch) })
-	}
-	wg.Wait()
-	err = cmd.Wait()
-	res := hostResult{stdout: watch.text(), stderr: stderr.String(), elapsed: time.Since(start)}
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &exit) && exit.Exited():
-		res.status = exit.ExitCode()
-	default:
-		t.Fatalf("host did not exit normally after %s: %v (a crash or the %s bound)\nstdout:\n%s\nstderr (tail):\n%s",
-			res.elapsed.Round(time.Millisecond), err, timeout, res.stdout, tail(res.stderr, 8000))
-	}
-	if v := lines(res.stdout, "violation:"); len(v) > 0 {
-		t.Errorf("ABI violations: %q", v)
-	}
-	if strings.Contains(res.stderr, "recovered from a panic") {
-		t.Errorf("the plugin panicked:\n%s", tail(res.stderr, 8000))
-	}
-	if strings.Contains(res.stdout+res.stderr, osPassword) {
-		t.Error("the OpenSearch password appears in the host's output")
-	}
-	t.Logf("host %s: status %d in %s\nstdout (tail):\n%s\nstderr (tail):\n%s", strings.Join(r.args, " "), res.status,
-		res.elapsed.Round(time.Millisecond), tail(res.stdout, 3000), tail(res.stderr, 6000))
-	return res
-}
-
-func hostEnv(dir string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "AWS_") {
-			env = append(env, kv)
-		}
-	}
-	return append(env,
-		"HOME="+dir,
+	o.SO, o.Host = hostrun.Build(t)
+	o.Env = append(slices.Clone(o.Env),
 		"AWS_ACCESS_KEY_ID="+moto.AccessKeyID,
 		"AWS_SECRET_ACCESS_KEY="+moto.SecretAccessKey,
 		"AWS_REGION="+moto.Region,
-		"AWS_EC2_METADATA_DISABLED=true",
-		"AWS_CONFIG_FILE="+filepath.Join(dir, "no-aws-config"),
-		"AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(dir, "no-aws-credentials"),
 		"E2E_OS_PASSWORD="+osPassword,
 	)
-}
-
-// lineWatcher collects the host's stdout as it comes, so a test can act when a line appears.
-type lineWatcher struct {
-	mu      sync.Mutex
-	lines   []string
-	done    bool
-	changed chan struct{} // closed and replaced on every change
-}
-
-func (w *lineWatcher) add(l string) {
-	w.mu.Lock()
-	w.lines = append(w.lines, l)
-	close(w.changed)
-	w.changed = make(chan struct{})
-	w.mu.Unlock()
-}
-
-func (w *lineWatcher) finish() {
-	w.mu.Lock()
-	w.done = true
-	close(w.changed)
-	w.changed = make(chan struct{})
-	w.mu.Unlock()
-}
-
-func (w *lineWatcher) text() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return strings.Join(w.lines, "\n") + "\n"
-}
-
-// waitFor blocks until n lines starting with prefix have been printed and returns true, or
-// returns false when the host ended or ctx is done first.
-func (w *lineWatcher) waitFor(ctx context.Context, prefix string, n int) bool {
-	for {
-		w.mu.Lock()
-		c := 0
-		for _, l := range w.lines {
-			if strings.HasPrefix(l, prefix) {
-				c++
-			}
-		}
-		done, ch := w.done, w.changed
-		w.mu.Unlock()
-		if c >= n {
-			return true
-		}
-		if done {
-			return false
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return false
-		}
+	res := hostrun.Run(t, o)
+	if v := hostrun.Lines(res.Stdout, "violation:"); len(v) > 0 {
+		t.Errorf("ABI violations: %q", v)
 	}
+	if strings.Contains(res.Stderr, "recovered from a panic") {
+		t.Errorf("the plugin panicked:\n%s", hostrun.Tail(res.Stderr, 8000))
+	}
+	if strings.Contains(res.Stdout+res.Stderr, osPassword) {
+		t.Error("the OpenSearch password appears in the host's output")
+	}
+	return res
 }
 
 // poll calls cond every 20ms until it is true (true) or ctx ends (false).
@@ -373,28 +206,6 @@ func poll(ctx context.Context, cond func() bool) bool {
 	return true
 }
 
-// lines returns the lines of out that start with prefix.
-func lines(out, prefix string) []string {
-	var got []string
-	for l := range strings.SplitSeq(out, "\n") {
-		if strings.HasPrefix(l, prefix) {
-			got = append(got, l)
-		}
-	}
-	return got
-}
-
-// field returns the integer value of name=N in a host line.
-func field(t *testing.T, line, name string) int {
-	t.Helper()
-	m := regexp.MustCompile(`\b` + regexp.QuoteMeta(name) + `=(-?\d+)\b`).FindStringSubmatch(line)
-	if m == nil {
-		t.Fatalf("no %s= in %q", name, line)
-	}
-	n, _ := strconv.Atoi(m[1])
-	return n
-}
-
 // flushCodes counts the final return codes of the flush lines (flush, bflush, cflush) of an
 // instance, and the tries they took.
 type flushCodes struct {
@@ -405,9 +216,9 @@ func codes(t *testing.T, out, instance string) flushCodes {
 	t.Helper()
 	var c flushCodes
 	for _, prefix := range []string{"flush ", "bflush ", "cflush "} {
-		for _, l := range lines(out, prefix+instance+" ") {
+		for _, l := range hostrun.Lines(out, prefix+instance+" ") {
 			c.n++
-			switch field(t, l, "rc") {
+			switch hostrun.Field(t, l, "rc") {
 			case 1:
 				c.ok++
 			case 2:
@@ -415,7 +226,7 @@ func codes(t *testing.T, out, instance string) flushCodes {
 			case 0:
 				c.err++
 			}
-			tries := field(t, l, "tries")
+			tries := hostrun.Field(t, l, "tries")
 			c.tries += tries
 			c.maxTries = max(c.maxTries, tries)
 			if c.minTries == 0 || tries < c.minTries {
@@ -473,10 +284,3 @@ func (s *script) workers(instance string, n int, tag string, files []string) *sc
 }
 
 func (s *script) String() string { return s.b.String() }
-
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "..." + s[len(s)-n:]
-}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cwos/cloudwatch-opensearch/internal/chunkgen"
+	"github.com/cwos/cloudwatch-opensearch/test/hostrun"
 )
 
 // hostileRecord is a record made to break encoders, with the check its JSON must pass.
@@ -179,16 +180,16 @@ func TestHostileInput(t *testing.T) {
 		s.line("flush a %s kube.hostile", f)
 	}
 	s.line("exit a")
-	res := runHost(t, hostRun{files: files, script: s.String(), args: []string{"--max-retries", "2"}, timeout: 3 * time.Minute})
-	if res.status != 0 {
-		t.Fatalf("host exit status %d: the process did not survive", res.status)
+	res := runHost(t, hostrun.Options{Files: files, Script: s.String(), Args: []string{"--max-retries", "2"}, Timeout: 3 * time.Minute})
+	if res.Status != 0 {
+		t.Fatalf("host exit status %d: the process did not survive", res.Status)
 	}
-	fl := lines(res.stdout, "flush a ")
+	fl := hostrun.Lines(res.Stdout, "flush a ")
 	if len(fl) != len(order) {
 		t.Fatalf("%d flush lines for %d chunks", len(fl), len(order))
 	}
 	for i, f := range order {
-		if rc := field(t, fl[i], "rc"); rc != wantRC[f] {
+		if rc := hostrun.Field(t, fl[i], "rc"); rc != wantRC[f] {
 			t.Errorf("%s: %q, want rc=%d", f, fl[i], wantRC[f])
 		}
 	}
@@ -227,7 +228,7 @@ func TestHostileInput(t *testing.T) {
 		osIndex[n] = index
 	})
 
-	ctr := counters(t, res.stderr, "cloudwatch_opensearch.0")
+	ctr := counters(t, res.Stderr, "cloudwatch_opensearch.0")
 	valid := map[int]bool{200: true, 201: true, 202: true, 300: true, 301: true}
 	for _, r := range k8s {
 		valid[r.Seq] = true
@@ -303,7 +304,7 @@ func TestHostileInput(t *testing.T) {
 	if osIndex[408] != lambdaIndex("/e2e/fallback", base.Add(-15*24*time.Hour)) {
 		t.Errorf("the old record went to index %q", osIndex[408])
 	}
-	if !strings.Contains(res.stderr, "garbage") && !strings.Contains(res.stderr, "nothing decodable") {
+	if !strings.Contains(res.Stderr, "garbage") && !strings.Contains(res.Stderr, "nothing decodable") {
 		t.Error("the undecodable chunk was not reported")
 	}
 

@@ -1,7 +1,6 @@
 package cloudwatch
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -18,26 +17,9 @@ import (
 	"github.com/cwos/cloudwatch-opensearch/internal/report"
 	"github.com/cwos/cloudwatch-opensearch/internal/retry"
 	"github.com/cwos/cloudwatch-opensearch/internal/sink"
+	"github.com/cwos/cloudwatch-opensearch/internal/testpeer/logbuf"
 	"github.com/cwos/cloudwatch-opensearch/internal/testpeer/moto"
 )
-
-// syncBuf is a log sink for a Reporter shared by goroutines.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // recorder is a Settler that remembers every call.
 type recorder struct {
@@ -98,7 +80,7 @@ type harness struct {
 	px  *moto.Proxy
 	cfg *config.Config
 	rep *report.Reporter
-	log *syncBuf
+	log *logbuf.Buffer
 	d   *Destination
 }
 
@@ -110,7 +92,7 @@ var fastBackoff = retry.Backoff{Base: 5 * time.Millisecond, Max: 50 * time.Milli
 func newHarness(t *testing.T, srv *moto.Server, mutate func(*config.Config)) *harness {
 	t.Helper()
 	moto.Env(t)
-	h := &harness{srv: srv, px: moto.NewProxy(t, srv.URL), log: &syncBuf{}}
+	h := &harness{srv: srv, px: moto.NewProxy(t, srv.URL), log: &logbuf.Buffer{}}
 	h.cfg = &config.Config{
 		Region:             moto.Region,
 		CloudWatch:         true,

@@ -25,6 +25,7 @@ import (
 	"github.com/cwos/cloudwatch-opensearch/internal/retry"
 	"github.com/cwos/cloudwatch-opensearch/internal/sink"
 	"github.com/cwos/cloudwatch-opensearch/internal/testpeer/bulk"
+	"github.com/cwos/cloudwatch-opensearch/internal/testpeer/logbuf"
 )
 
 // recorder is a sink.Settler that remembers every settlement.
@@ -123,21 +124,9 @@ func parseCfg(t testing.TB, kv ...string) *config.Config {
 type fixture struct {
 	peer *bulk.Server
 	d    *Destination
-	log  *syncBuffer
+	log  *logbuf.Buffer
 	rep  *report.Reporter
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 var fastBackoff = retry.Backoff{Base: 2 * time.Millisecond, Max: 20 * time.Millisecond}
 
@@ -158,7 +147,7 @@ func setup(t *testing.T, po bulk.Options, kv []string, opts ...Option) *fixture 
 		kv = append(kv, "opensearch_endpoint", peer.URL())
 	}
 	cfg := parseCfg(t, kv...)
-	fx := &fixture{peer: peer, log: &syncBuffer{}}
+	fx := &fixture{peer: peer, log: &logbuf.Buffer{}}
 	fx.rep = report.New("0", fx.log)
 	opts = append([]Option{WithBackoff(fastBackoff), WithGetenv(func(string) string { return "" })}, opts...)
 	d, err := New(context.Background(), cfg, fx.rep, opts...)

@@ -21,6 +21,7 @@ import (
 	"github.com/cwos/cloudwatch-opensearch/internal/config"
 	"github.com/cwos/cloudwatch-opensearch/internal/delivery"
 	"github.com/cwos/cloudwatch-opensearch/internal/testpeer/bulk"
+	"github.com/cwos/cloudwatch-opensearch/internal/testpeer/logbuf"
 )
 
 const (
@@ -40,20 +41,8 @@ func seedIndex(group string, t time.Time) string {
 type e2e struct {
 	peer *bulk.Server
 	in   *delivery.Instance
-	log  *lockedBuffer
+	log  *logbuf.Buffer
 }
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // start runs the endpoint and a plugin instance in Lambda mode (the seed's Fluent Bit
 // config: one group per namespace and container, CloudWatch off here).
@@ -78,7 +67,7 @@ func start(t *testing.T, po bulk.Options, kv ...string) *e2e {
 	for i := 0; i+1 < len(kv); i += 2 {
 		src[kv[i]] = kv[i+1]
 	}
-	log := &lockedBuffer{}
+	log := &logbuf.Buffer{}
 	in, err := delivery.New(context.Background(), src, delivery.Options{Name: "0", Log: log})
 	if err != nil {
 		t.Fatal(err)
