@@ -1,6 +1,7 @@
 package event
 
 import (
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -8,13 +9,22 @@ import (
 	"github.com/cwos/cloudwatch-opensearch/internal/chunkgen"
 )
 
+// sameValue compares every field of two Values, floats by their bits (NaN is a value too).
+func sameValue(a, b Value) bool {
+	fa, fb := math.Float64bits(a.Float), math.Float64bits(b.Float)
+	a.Float, b.Float = 0, 0
+	return fa == fb && reflect.DeepEqual(a, b)
+}
+
 // sameLookup fails when Lookup and skip differ from the reference implementations on rec.
 func sameLookup(t *testing.T, rec []byte, path []PathElem) {
 	t.Helper()
-	if got, want := Lookup(rec, path), lookupOld(rec, path); !reflect.DeepEqual(got, want) {
+	if got, want := Lookup(rec, path), lookupOld(rec, path); !sameValue(got, want) {
 		t.Fatalf("Lookup(%x, %+v) = %+v, want %+v", rec, path, got, want)
 	}
-	for i := 0; i <= len(rec); i++ {
+	// skip from every offset; from about 64 of them in long inputs, so the check stays linear.
+	step := max(1, len(rec)/64)
+	for i := 0; i <= len(rec); i += step {
 		e1, p1 := skip(rec, i)
 		e2, p2 := skipOld(rec, i)
 		if e1 != e2 || p1 != p2 {

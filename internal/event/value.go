@@ -139,8 +139,11 @@ func Lookup(record []byte, path []PathElem) Value {
 			if j >= len(record) {
 				return Value{}
 			}
-			if c := record[j]; c-0xa0 < 0x20 && j+1+int(c&0x1f) <= len(record) { // fixstr: skipped here
+			// Most values are short strings or small ints: skipped here.
+			if c := record[j]; c-0xa0 < 0x20 && j+1+int(c&0x1f) <= len(record) {
 				j += 1 + int(c&0x1f)
+			} else if c == 0xd9 && j+1 < len(record) && j+2+int(record[j+1]) <= len(record) {
+				j += 2 + int(record[j+1])
 			} else if c <= 0x7f {
 				j++
 			} else if j, p = skip(record, j); p != 0 {
@@ -158,6 +161,9 @@ func Lookup(record []byte, path []PathElem) Value {
 	if end < 0 {
 		v, _ := valueAt(record, i)
 		return v
+	}
+	if c := record[i]; c-0xa0 < 0x20 { // fixstr: what templates read most
+		return Value{Kind: String, Bytes: record[i+1 : end : end], Raw: record[i:end:end]}
 	}
 	h, _ := readHead(record, i) // read once already: cannot fail
 	return makeValue(record, h, i, end)

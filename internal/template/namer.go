@@ -104,6 +104,10 @@ const InternLimit = 4096
 type Scratch struct {
 	raw, clean []byte
 	intern     map[string]string
+	// Per slot (Group, Stream, Index): rendered name -> its sanitized, interned form ("" when
+	// nothing valid is left). Most records render a name seen before, and a lookup costs less
+	// than sanitizing again. Emptied with intern, so equal names stay the same string.
+	named [3]map[string]string
 
 	// The last prefix + tag stream: every record of a flush has the same tag.
 	streamOf          *Namer
@@ -119,6 +123,9 @@ func (s *Scratch) str(b []byte) string {
 		s.intern = make(map[string]string, 64)
 	} else if len(s.intern) >= InternLimit {
 		clear(s.intern)
+		for _, m := range s.named {
+			clear(m)
+		}
 	}
 	v := string(b)
 	s.intern[v] = v
@@ -191,9 +198,23 @@ func (n *Namer) render(s *Scratch, slot Kind, t *Template, in *Input, tag string
 	var miss int
 	s.raw, miss = t.render(s.raw[:0], in)
 	if miss < 0 {
-		s.clean = Sanitize(slot, s.clean[:0], s.raw)
-		if len(s.clean) > 0 {
-			return s.str(s.clean), true
+		name, ok := s.named[slot][string(s.raw)]
+		if !ok {
+			s.clean = Sanitize(slot, s.clean[:0], s.raw)
+			if len(s.clean) > 0 {
+				name = s.str(s.clean) // before the store: str may empty the named maps
+			}
+			m := s.named[slot]
+			if m == nil {
+				m = make(map[string]string, 64)
+				s.named[slot] = m
+			} else if len(m) >= InternLimit {
+				clear(m)
+			}
+			m[string(s.raw)] = name
+		}
+		if name != "" {
+			return name, true
 		}
 		miss = len(t.ops) // the "empty after sanitizing" slot
 	}

@@ -20,7 +20,8 @@ type Input struct {
 	// templates of one record scan the record map once for k, not once per variable.
 	parentKey string
 	parent    event.Value
-	parentOf  *byte // the record the parent belongs to, so a reused Input never reads a stale one
+	parentOf  *byte          // the record the parent belongs to, so a reused Input never reads a stale one
+	index     event.MapIndex // the parent map's keys: each lookup in it does not scan it again
 }
 
 // lookup finds path in the record, reusing the parent map of the previous nested lookup.
@@ -31,11 +32,17 @@ func (in *Input) lookup(path []event.PathElem) event.Value {
 	if rec := unsafe.SliceData(in.Record); in.parentOf != rec || in.parentKey != path[0].Key || rec == nil {
 		in.parent = event.Lookup(in.Record, path[:1])
 		in.parentKey, in.parentOf = path[0].Key, rec
+		if in.parent.Kind == event.Map {
+			in.index.Reset(in.parent.Raw)
+		}
 	}
-	if in.parent.Kind != event.Map && in.parent.Kind != event.Array {
-		return event.Value{}
+	switch in.parent.Kind {
+	case event.Map:
+		return in.index.Lookup(path[1:])
+	case event.Array:
+		return event.Lookup(in.parent.Raw, path[1:])
 	}
-	return event.Lookup(in.parent.Raw, path[1:])
+	return event.Value{}
 }
 
 // Render appends the template rendered for in to dst. When a value is missing (absent key, null,

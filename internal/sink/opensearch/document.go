@@ -157,7 +157,7 @@ func special(x uint64) uint64 {
 	return ((x - lo*0x20) | x | ((q - lo) & ^q) | ((bs - lo) & ^bs)) & hi
 }
 
-// appendString writes s as a JSON string (RFC 8259): ", \\ and control characters escaped,
+// appendString writes s as a JSON string (RFC 8259): ", \ and control characters escaped,
 // invalid UTF-8 replaced by U+FFFD, everything else raw. It reserves room once and then copies
 // eight bytes at a time, stopping only at the bytes that need care, so a record's JSON (@message:
 // plain runs between many quotes) costs no copy call per run. Like append it writes into dst's
@@ -180,12 +180,36 @@ func appendString[T string | []byte](dst []byte, s T) []byte {
 			x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
 				uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
 			binary.LittleEndian.PutUint64(buf[n:], x) // whole word; what follows a hit is overwritten
-			if m := special(x); m != 0 {
+			m := special(x)
+			if m == 0 {
+				i, n = i+8, n+8
+				continue
+			}
+			const lo, hi, lo7 uint64 = 0x0101010101010101, 0x8080808080808080, 0x7f7f7f7f7f7f7f7f
+			if (x-lo*0x20|x)&hi != 0 { // a control or non-ASCII byte: one byte at a time
 				k := bits.TrailingZeros64(m) / 8
 				i, n = i+k, n+k
 				break
 			}
-			i, n = i+8, n+8
+			// Only quotes and backslashes, as in a record's JSON: flag them exactly (no borrows),
+			// then put a backslash before each and the rest of the word after it.
+			q, bs := x^(lo*'"'), x^(lo*'\\')
+			m = ^((q&lo7 + lo7) | q) | ^((bs&lo7 + lo7) | bs)
+			m &= hi
+			at := n
+			for m != 0 {
+				k := bits.TrailingZeros64(m) / 8
+				buf[at+k] = '\\'
+				binary.LittleEndian.PutUint64(buf[at+k+1:], x>>(8*k))
+				at++
+				m &= m - 1
+			}
+			n = at + 8
+			i += 8
+			if len(buf)-n < len(s)-i+slack {
+				buf = slices.Grow(buf[:n], len(s)-i+slack)
+				buf = buf[:cap(buf)]
+			}
 		}
 		for i < len(s) && escapes[s[i]] == 0 {
 			buf[n] = s[i]
