@@ -145,7 +145,6 @@ func (in *Instance) Reporter() *report.Reporter { return in.rep }
 type flushState struct {
 	events  []event.Event
 	recs    []sink.Record
-	pending []sink.Record
 	arena   []byte // messages of all records, back to back
 	offs    []int  // end offset of each record's message in arena
 	scratch template.Scratch
@@ -307,8 +306,9 @@ func (in *Instance) appendMessage(dst []byte, ev *event.Event, fieldsKey string)
 	return out, fields
 }
 
-// pendingFor returns the records destination d has not settled, reusing st.pending's storage
-// per destination.
+// pendingFor returns the records destination d has not settled: all of them on a first try (no
+// copy), a fresh slice on a retried chunk (rare, and destinations run concurrently, so they
+// cannot share one buffer).
 func (st *flushState) pendingFor(e *ledger.Entry, d int) []sink.Record {
 	if e.Remaining(d) == len(st.recs) {
 		return st.recs
