@@ -152,3 +152,27 @@ func TestHotPathCoversEveryRecord(t *testing.T) {
 		t.Fatalf("%.0f allocations per 1,000-record chunk in steady state, want < %d", n, hotRecords/10)
 	}
 }
+
+// BenchmarkChunkMemory reports the Go heap one worker keeps for a ~2 MB chunk (Fluent Bit's
+// usual maximum, ~2,500 Kubernetes records) after the hot path ran over it: decoded events,
+// records, messages, names, the CloudWatch plan and the OpenSearch body, all reused by the next
+// flush. The figure is heap bytes per chunk byte.
+func BenchmarkChunkMemory(b *testing.B) {
+	chunk, _ := chunkgen.K8sChunk(9, 2500, chunkgen.Options{Namespaces: 5, Containers: 4, Start: time.Now().Add(-time.Hour), Days: 1})
+	now := time.Now()
+	var before, after runtime.MemStats
+	var retained uint64
+	for b.Loop() {
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		h := newHotPath(b)
+		h.run(chunk, now)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		retained = after.HeapAlloc - before.HeapAlloc
+		runtime.KeepAlive(h)
+	}
+	b.ReportMetric(float64(len(chunk))/1e6, "chunk-MB")
+	b.ReportMetric(float64(retained)/1e6, "worker-heap-MB")
+	b.ReportMetric(float64(retained)/float64(len(chunk)), "heap/chunk")
+}
