@@ -6,11 +6,9 @@ import (
 	"hash/maphash"
 	"math"
 	"math/bits"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
 )
 
 // maxDepth bounds the nesting of maps and arrays AppendJSON writes, so hostile records end in
@@ -23,9 +21,9 @@ const linearPairs = 16
 
 // AppendJSON appends the JSON form of one msgpack value (normally a record map) to dst, by
 // SPEC.md "Documents":
-//   - str and bin become strings, escaped per RFC 8259 (", \ and control characters; U+2028
-//     and U+2029 too, for JavaScript readers; <, > and & stay raw); invalid UTF-8 becomes
-//     U+FFFD;
+//   - str and bin become strings, escaped by AppendString: per RFC 8259 (", \ and control
+//     characters; U+2028 and U+2029 too, for JavaScript readers; <, > and & stay raw);
+//     invalid UTF-8 becomes U+FFFD;
 //   - when a map repeats a key, the last one wins, at every level, and the output never
 //     repeats a key (OpenSearch rejects such documents); keys that are not strings become
 //     their text (1, 1.5, true, null; maps, arrays and ext keys their compact JSON);
@@ -187,11 +185,11 @@ func (e *jsonEnc) value(dst []byte, i, depth int) ([]byte, int, problem) {
 			return strconv.AppendUint(dst, uint64(c), 10), i + 1, 0
 		case c >= 0xa0 && c <= 0xbf:
 			if n := i + 1 + int(c&0x1f); n <= len(b) {
-				return appendString(dst, b[i+1:n]), n, 0
+				return AppendString(dst, b[i+1:n]), n, 0
 			}
 		case c == 0xd9 && i+1 < len(b):
 			if n := i + 2 + int(b[i+1]); n <= len(b) {
-				return appendString(dst, b[i+2:n]), n, 0
+				return AppendString(dst, b[i+2:n]), n, 0
 			}
 		}
 	}
@@ -215,7 +213,7 @@ func (e *jsonEnc) value(dst []byte, i, depth int) ([]byte, int, problem) {
 	case Float:
 		dst = appendFloat(dst, math.Float64frombits(h.u), h.f32)
 	case String, Binary:
-		dst = appendString(dst, b[h.data:h.next])
+		dst = AppendString(dst, b[h.data:h.next])
 	case Ext:
 		dst = appendExt(dst, h.ext, b[h.data:h.next])
 	case Array:
@@ -357,7 +355,7 @@ func (e *jsonEnc) key(dst []byte, i, depth int) ([]byte, int, problem) {
 	b := e.src
 	if i < len(b) && b[i] >= 0xa0 && b[i] <= 0xbf { // fixstr: nearly every key
 		if n := i + 1 + int(b[i]&0x1f); n <= len(b) {
-			return appendString(dst, b[i+1:n]), n, 0
+			return AppendString(dst, b[i+1:n]), n, 0
 		}
 	}
 	h, p := readHead(b, i)
@@ -366,7 +364,7 @@ func (e *jsonEnc) key(dst []byte, i, depth int) ([]byte, int, problem) {
 	}
 	switch h.kind {
 	case String, Binary:
-		return appendString(dst, b[h.data:h.next]), h.next, 0
+		return AppendString(dst, b[h.data:h.next]), h.next, 0
 	case Nil:
 		return append(dst, `"null"`...), h.next, 0
 	case Bool, Int, Uint, Float:
@@ -383,7 +381,7 @@ func (e *jsonEnc) key(dst []byte, i, depth int) ([]byte, int, problem) {
 		return dst[:start], j, p
 	}
 	raw := dst[start:]
-	dst = appendString(dst, raw) // raw keeps the old bytes even if dst moves
+	dst = AppendString(dst, raw) // raw keeps the old bytes even if dst moves
 	n := copy(dst[start:], dst[start+len(raw):])
 	return dst[:start+n], j, 0
 }
@@ -441,138 +439,5 @@ func appendExt(dst []byte, typ int8, d []byte) []byte {
 	}
 	dst = append(dst, '"')
 	dst = t.AppendFormat(dst, time.RFC3339Nano)
-	return append(dst, '"')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// asciiSafe marks the ASCII bytes a JSON string may hold raw.
-var asciiSafe = func() (t [utf8.RuneSelf]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
-// special flags (high bit of each byte) the bytes of x that a JSON string cannot hold raw or
-// that need a UTF-8 check: < 0x20, '"', '\\', >= 0x80. A borrow can only flag bytes above a
-// true hit, so the lowest flagged byte is always one.
-func special(x uint64) uint64 {
-	const lo, hi = 0x0101010101010101, 0x8080808080808080
-	q := x ^ (lo * '"')
-	bs := x ^ (lo * '\\')
-	return ((x - lo*0x20) | x | ((q - lo) & ^q) | ((bs - lo) & ^bs)) & hi
-}
-
-// appendString writes s as a quoted JSON string: valid UTF-8 raw, invalid bytes as U+FFFD.
-// Most strings need no escaping: they are found with one scan and copied with one copy.
-func appendString(dst, s []byte) []byte {
-	if len(s) <= 8 && cap(s) >= 8 { // short keys and values: one word in, one word out
-		x := binary.LittleEndian.Uint64(s[:8])
-		if special(x)&(1<<(8*len(s))-1) == 0 {
-			n := len(dst)
-			if cap(dst)-n < 10 {
-				dst = slices.Grow(dst, 10)
-			}
-			dst = dst[:n+10]
-			dst[n] = '"'
-			binary.LittleEndian.PutUint64(dst[n+1:], x) // bytes past s are overwritten next
-			dst[n+1+len(s)] = '"'
-			return dst[:n+2+len(s)]
-		}
-	}
-	i := plainPrefix(s)
-	if i < len(s) {
-		return appendEscaped(dst, s, i)
-	}
-	n := len(dst)
-	if cap(dst)-n < len(s)+2 {
-		dst = slices.Grow(dst, len(s)+2)
-	}
-	dst = dst[:n+len(s)+2]
-	dst[n] = '"'
-	copy(dst[n+1:], s)
-	dst[n+1+len(s)] = '"'
-	return dst
-}
-
-// plainPrefix returns the length of the longest prefix of s made of bytes a JSON string holds
-// raw without a UTF-8 check, a word at a time: two words per step while s is long, then one;
-// a tail shorter than a word is read as a word too when the slice's capacity allows (keys and
-// values are followed by more of the record), with the bytes past the end masked.
-func plainPrefix(s []byte) int {
-	i := 0
-	for i+16 <= len(s) && special(binary.LittleEndian.Uint64(s[i:]))|special(binary.LittleEndian.Uint64(s[i+8:])) == 0 {
-		i += 16
-	}
-	for i < len(s) && i+8 <= cap(s) {
-		m := special(binary.LittleEndian.Uint64(s[i : i+8]))
-		if rest := len(s) - i; rest < 8 {
-			m &= 1<<(8*rest) - 1
-		}
-		if m != 0 {
-			return i + bits.TrailingZeros64(m)/8 // the lowest flagged byte is a true hit
-		}
-		i += 8
-	}
-	for i < len(s) && s[i] < utf8.RuneSelf && asciiSafe[s[i]] {
-		i++
-	}
-	return min(i, len(s))
-}
-
-// appendEscaped writes s, whose bytes before i need no care, escaping the rest.
-func appendEscaped(dst, s []byte, i int) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i < len(s) {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if asciiSafe[c] {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-		} else {
-			r, size := utf8.DecodeRune(s[i:])
-			switch {
-			case r == utf8.RuneError && size == 1:
-				dst = append(dst, s[start:i]...)
-				dst = append(dst, "\uFFFD"...)
-			case r == '\u2028' || r == '\u2029':
-				dst = append(dst, s[start:i]...)
-				dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			default:
-				i += size
-				continue
-			}
-			i += size
-			start = i
-		}
-		// Skip the next plain run a word at a time.
-		if i < len(s) {
-			rest := s[i:]
-			i += plainPrefix(rest)
-		}
-	}
-	dst = append(dst, s[start:]...)
 	return append(dst, '"')
 }

@@ -21,13 +21,15 @@ func TestAppendString(t *testing.T) {
 		{"a\nb\rc\td\x01\x1f", `"a\nb\rc\td\u0001\u001f"`},
 		{"주문 ✓ <&>", `"주문 ✓ <&>"`},
 		{"bad\xffutf8\xc3", "\"bad\uFFFDutf8\uFFFD\""},
+		{"\b\f\x7f", "\"\\b\\f\x7f\""},
+		{"a\u2028b\u2029c", `"a\u2028b\u2029c"`},
 	}
 	for _, tt := range tests {
-		if got := string(appendString(nil, tt.in)); got != tt.want {
-			t.Errorf("appendString(%q) = %s, want %s", tt.in, got, tt.want)
+		if got := string(event.AppendString(nil, tt.in)); got != tt.want {
+			t.Errorf("event.AppendString(%q) = %s, want %s", tt.in, got, tt.want)
 		}
-		if got := string(appendString(nil, []byte(tt.in))); got != tt.want {
-			t.Errorf("appendString([]byte %q) = %s, want %s", tt.in, got, tt.want)
+		if got := string(event.AppendString(nil, []byte(tt.in))); got != tt.want {
+			t.Errorf("event.AppendString([]byte %q) = %s, want %s", tt.in, got, tt.want)
 		}
 	}
 }
@@ -39,12 +41,12 @@ func FuzzAppendString(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		out := appendString(nil, s)
+		out := event.AppendString(nil, s)
 		var got string
 		if err := json.Unmarshal(out, &got); err != nil {
 			t.Fatalf("invalid JSON %s for %q: %v", out, s, err)
 		}
-		// Converting to runes turns each invalid byte into U+FFFD, as appendString does.
+		// Converting to runes turns each invalid byte into U+FFFD, as AppendString does.
 		if want := string([]rune(s)); got != want {
 			t.Fatalf("round trip of %q = %q, want %q", s, got, want)
 		}

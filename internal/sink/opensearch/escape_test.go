@@ -10,16 +10,16 @@ import (
 	"github.com/cwos/cloudwatch-opensearch/internal/event"
 )
 
-// sameAsOld fails when appendString and the reference escaper differ on s, as a string and as
+// sameAsOld fails when event.AppendString and the reference escaper differ on s, as a string and as
 // bytes, appending to a non-empty dst.
 func sameAsOld(t *testing.T, s string) {
 	t.Helper()
 	want := appendStringOld([]byte("x"), s)
-	if got := appendString([]byte("x"), s); !bytes.Equal(got, want) {
-		t.Fatalf("appendString(%q) = %s, want %s", s, got, want)
+	if got := event.AppendString([]byte("x"), s); !bytes.Equal(got, want) {
+		t.Fatalf("event.AppendString(%q) = %s, want %s", s, got, want)
 	}
-	if got := appendString([]byte("x"), []byte(s)); !bytes.Equal(got, want) {
-		t.Fatalf("appendString([]byte %q) = %s, want %s", s, got, want)
+	if got := event.AppendString([]byte("x"), []byte(s)); !bytes.Equal(got, want) {
+		t.Fatalf("event.AppendString([]byte %q) = %s, want %s", s, got, want)
 	}
 }
 
@@ -70,8 +70,8 @@ func TestAppendStringMatchesOld(t *testing.T) {
 	// Into a buffer with room to spare, as the bulk body is.
 	for _, s := range []string{strings.Repeat("\x01", 100), `{"a":"b\"c"}`, "plain text here"} {
 		big := append(make([]byte, 0, 4096), "x"...)
-		if got, want := appendString(big, s), appendStringOld([]byte("x"), s); !bytes.Equal(got, want) {
-			t.Fatalf("appendString into a big buffer = %s, want %s", got, want)
+		if got, want := event.AppendString(big, s), appendStringOld([]byte("x"), s); !bytes.Equal(got, want) {
+			t.Fatalf("event.AppendString into a big buffer = %s, want %s", got, want)
 		}
 	}
 	chunk, _ := chunkgen.K8sChunk(5, 300, chunkgen.Options{Namespaces: 3, Containers: 5})
@@ -108,7 +108,7 @@ func BenchmarkAppendString(b *testing.B) {
 	for _, impl := range []struct {
 		name string
 		fn   func([]byte, []byte) []byte
-	}{{"new", appendString[[]byte]}, {"old", appendStringOld[[]byte]}} {
+	}{{"new", event.AppendString[[]byte]}, {"old", appendStringOld[[]byte]}} {
 		b.Run(impl.name, func(b *testing.B) {
 			buf := make([]byte, 0, 2*size)
 			b.SetBytes(int64(size))
