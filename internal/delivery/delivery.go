@@ -214,6 +214,12 @@ func (in *Instance) Flush(data []byte, tag string) int {
 
 	failed := false
 	for d, err := range errs {
+		if err == nil && entry.Remaining(d) > 0 {
+			// A destination must settle every record it was given before returning nil; if one
+			// ever does not, keep the chunk rather than acknowledge records nobody took.
+			err = fmt.Errorf("%s returned without settling %d records (a bug; the chunk is kept)", in.dests[d].Name(), entry.Remaining(d))
+			in.rep.Add("unsettled_"+in.dests[d].Name(), 1)
+		}
 		if err == nil {
 			continue
 		}

@@ -26,7 +26,7 @@ type fakeDest struct {
 	mu   sync.Mutex
 	got  map[int]int // seq -> times delivered (per Deliver call)
 	recs []sink.Record
-	// decide returns, per record: 'a' accept, 'r' reject, 'p' leave pending.
+	// decide returns, per record: 'a' accept, 'r' reject, 'p' leave pending, 's' forget silently.
 	decide func(r *sink.Record) byte
 	block  bool // block until ctx is done
 }
@@ -54,6 +54,7 @@ func (f *fakeDest) Deliver(ctx context.Context, recs []sink.Record, s sink.Settl
 			s.Accepted(r.Seq)
 		case 'r':
 			s.Rejected(&recs[i], sink.Rejection{Destination: f.name, Target: r.Index, Status: 400, Type: "mapper_parsing_exception", Reason: "failed to parse"})
+		case 's': // a buggy destination: forgets the record and says nothing
 		default:
 			pending++
 		}
@@ -342,5 +343,24 @@ func TestBaselineReadsEveryRecord(t *testing.T) {
 	}
 	if lines := bytes.Count(b.body.Bytes(), []byte("\n")); lines != 400 {
 		t.Fatalf("baseline body has %d lines, want 400", lines)
+	}
+}
+
+// A destination that returns nil without settling every record must not make the flush
+// acknowledge the chunk: the records would be lost.
+func TestUnsettledRecordsKeepTheChunk(t *testing.T) {
+	lazy := newFake("opensearch")
+	lazy.decide = func(r *sink.Record) byte {
+		if r.Seq == 3 {
+			return 's' // silently dropped: neither accepted, rejected nor reported pending
+		}
+		return 'a'
+	}
+	in, log := newTest(t, props("cloudwatch", "off"), lazy)
+	if rc := in.Flush(k8sChunk(10), "t"); rc != Retry {
+		t.Fatalf("Flush = %d, want Retry when a record was never settled", rc)
+	}
+	if !strings.Contains(log.String(), "without settling 1 records") {
+		t.Fatalf("no error line for the unsettled record:\n%s", log.String())
 	}
 }
