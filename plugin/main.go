@@ -1,7 +1,7 @@
 // Command plugin is the Fluent Bit output plugin cloudwatch_opensearch, built with
 // -buildmode=c-shared. This file holds only the cgo exports Fluent Bit's Go proxy calls
 // (src/proxy/go/go.c upstream); each one converts C arguments and hands over to Go code that
-// plain tests reach (instances.go here, internal/delivery below it).
+// plain tests reach (internal/registry, and internal/delivery below it).
 package main
 
 /*

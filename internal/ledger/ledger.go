@@ -17,11 +17,12 @@ import (
 	"time"
 )
 
-// Key identifies a chunk: a hash of its tag and bytes, which Fluent Bit hands back unchanged on
-// a retry.
+// Key identifies a chunk: a hash of its tag and content, which Fluent Bit hands back unchanged
+// on a retry. The plugin passes its records' ids as the content (they hash each record's time
+// and bytes), so the chunk is not hashed a second time.
 type Key [32]byte
 
-// KeyOf returns the identity of a chunk.
+// KeyOf returns the identity of a chunk from its tag and content.
 func KeyOf(tag string, data []byte) Key {
 	h := sha256.New()
 	var n [8]byte
