@@ -478,6 +478,10 @@ func TestAppendJSONAllocatesNothing(t *testing.T) {
 		t.Errorf("AppendFields: %v allocs, err %v", a, err)
 	}
 	// Big maps use pooled memory: nothing once warm (a GC may empty the pool, hence < 1).
+	if raceEnabled {
+		t.Log("race detector on: sync.Pool drops Puts at random, pooled-path allocation count not checked")
+		return
+	}
 	if a := testing.AllocsPerRun(50, func() { buf, err = AppendJSON(buf[:0], bigRaw) }); a >= 1 || err != nil {
 		t.Errorf("AppendJSON of a 200-key map: %v allocs, err %v", a, err)
 	}
