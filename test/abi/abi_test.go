@@ -425,3 +425,55 @@ func TestASan(t *testing.T) {
 	t.Parallel()
 	concurrentScenario(t, true)
 }
+
+// TestWorkersPool runs the host's `workers` command, Fluent Bit's worker pool: every chunk is
+// flushed exactly once by one of the threads, never more than N flushes at once, and every
+// chunk gets the code its bytes call for whichever thread takes it.
+func TestWorkersPool(t *testing.T) {
+	t.Parallel()
+	const threads, rounds = 3, 3
+	files := map[string]string{"a.props": unreachableProps(t)}
+	want := map[string]int{}
+	var list strings.Builder
+	for r := 0; r < rounds; r++ {
+		for _, c := range chunkCases() {
+			name := fmt.Sprintf("r%d-%s", r, c.file)
+			files[name] = string(c.data)
+			want[name] = c.rc
+			fmt.Fprintln(&list, name)
+		}
+	}
+	files["chunks.list"] = list.String()
+	r := run(t, scenario{
+		files:  files,
+		script: fmt.Sprintf("instance a a.props\nworkers a %d tag.workers chunks.list\nexit a\n", threads),
+	})
+	wantStatus(t, r, 0)
+	got := map[string][]int{}
+	for _, l := range hostrun.Lines(r.Stdout, "wflush a ") {
+		m := regexp.MustCompile(`chunk=\S*/([^/ ]+) `).FindStringSubmatch(l)
+		if m == nil {
+			t.Fatalf("bad line %q", l)
+		}
+		got[m[1]] = append(got[m[1]], hostrun.Field(t, l, "rc"))
+	}
+	codes := map[int]int{}
+	for name, rc := range want {
+		if len(got[name]) != 1 || got[name][0] != rc {
+			t.Errorf("%s: codes %v, want one flush answering %d", name, got[name], rc)
+		}
+		codes[rc]++
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d chunks flushed, want %d", len(got), len(want))
+	}
+	sum := hostrun.Lines(r.Stdout, "workers a ")
+	if len(sum) != 1 {
+		t.Fatalf("summary lines %q", sum)
+	}
+	wantLine(t, r.Stdout, fmt.Sprintf("workers a flushes=%d ok=%d retry=%d error=%d other=0 max_inflight=%d",
+		len(want), codes[1], codes[2], codes[0], hostrun.Field(t, sum[0], "max_inflight")))
+	if m := hostrun.Field(t, sum[0], "max_inflight"); m < 1 || m > threads {
+		t.Errorf("max_inflight=%d, want 1..%d", m, threads)
+	}
+}

@@ -41,7 +41,7 @@ func TestKubernetes(t *testing.T) {
 	names := chunkFiles(files, "k8s", chunks(recs, perChunk))
 	var s script
 	s.line("instance a a.props")
-	s.workers("a", 4, "kube.var.log.containers.e2e", names)
+	s.workers(files, "a", 4, "kube.var.log.containers.e2e", names)
 	s.line("exit a")
 	res := runHost(t, hostrun.Options{Files: files, Script: s.String(), Args: []string{"--max-retries", "3", "--retry-delay-ms", "200"}, Timeout: 5 * time.Minute})
 	if res.Status != 0 {
@@ -87,7 +87,7 @@ func outage(t *testing.T, seed uint64, broken string, breakIt, fixIt func(p *pee
 	files := map[string][]byte{"a.props": []byte(p.props("Workers 8", fmt.Sprintf("flush_timeout %s", flushTimeout), "request_timeout 10s"))}
 	names := chunkFiles(files, "c", chunks(recs, perChunk))
 	var s script
-	s.line("instance a a.props").workers("a", nChunks, "kube.var.log.containers.outage", names).line("exit a")
+	s.line("instance a a.props").workers(files, "a", nChunks, "kube.var.log.containers.outage", names).line("exit a")
 	working, sent := "cloudwatch", func() int { return p.proxy.Forwarded() }
 	if broken == "cloudwatch" {
 		working, sent = "opensearch", func() int { return p.bulk.Stats().Items }
@@ -211,7 +211,7 @@ func TestThrottling(t *testing.T) {
 	files := map[string][]byte{"a.props": []byte(p.props())}
 	names := chunkFiles(files, "c", chunks(recs, perChunk))
 	var s script
-	s.line("instance a a.props").workers("a", 4, "kube.var.log.containers.throttled", names).line("exit a")
+	s.line("instance a a.props").workers(files, "a", 4, "kube.var.log.containers.throttled", names).line("exit a")
 	res := runHost(t, hostrun.Options{Files: files, Script: s.String(), Args: []string{"--max-retries", "5", "--retry-delay-ms", "200"}, Timeout: 3 * time.Minute})
 	if res.Status != 0 {
 		t.Fatalf("host exit status %d", res.Status)

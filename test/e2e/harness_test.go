@@ -206,7 +206,7 @@ func poll(ctx context.Context, cond func() bool) bool {
 	return true
 }
 
-// flushCodes counts the final return codes of the flush lines (flush, bflush, cflush) of an
+// flushCodes counts the final return codes of the flush lines (flush, bflush, cflush, wflush) of an
 // instance, and the tries they took.
 type flushCodes struct {
 	n, ok, retry, err, tries, minTries, maxTries int
@@ -215,7 +215,7 @@ type flushCodes struct {
 func codes(t *testing.T, out, instance string) flushCodes {
 	t.Helper()
 	var c flushCodes
-	for _, prefix := range []string{"flush ", "bflush ", "cflush "} {
+	for _, prefix := range []string{"flush ", "bflush ", "cflush ", "wflush "} {
 		for _, l := range hostrun.Lines(out, prefix+instance+" ") {
 			c.n++
 			switch hostrun.Field(t, l, "rc") {
@@ -269,18 +269,13 @@ func (s *script) line(format string, args ...any) *script {
 	return s
 }
 
-// workers flushes chunk files on instance as Fluent Bit's `workers n` does: at most n flushes
-// of the instance at once, each chunk once (with the host's resends on FLB_RETRY). The host's
-// `concurrent` command flushes every chunk from every thread, which Fluent Bit never does with
-// one chunk, so rounds of n background flushes separated by `wait` stand in for the pool.
-func (s *script) workers(instance string, n int, tag string, files []string) *script {
-	for i, f := range files {
-		s.line("background %s %s %s", instance, f, tag)
-		if (i+1)%n == 0 || i == len(files)-1 {
-			s.line("wait")
-		}
-	}
-	return s
+// workers flushes chunk files on instance with the host's `workers` command, Fluent Bit's
+// `workers n`: n threads take the chunks from one queue, each chunk flushed once by one thread
+// (with the host's resends on FLB_RETRY), at most n at once. The chunk list goes into files.
+func (s *script) workers(files map[string][]byte, instance string, n int, tag string, names []string) *script {
+	list := fmt.Sprintf("%s-%d.list", instance, len(files))
+	files[list] = []byte(strings.Join(names, "\n") + "\n")
+	return s.line("workers %s %d %s %s", instance, n, tag, list)
 }
 
 func (s *script) String() string { return s.b.String() }

@@ -43,6 +43,13 @@
  *                             at once), with resends; one line per flush
  *                             "cflush NAME thread=I chunk=FILE rc=N tries=K", then
  *                             "concurrent NAME flushes=F ok=A retry=B error=C other=D"
+ *   workers NAME N TAG LIST   Fluent Bit's `workers N`: N threads take the chunks named in
+ *                             file LIST (one path per line) from one queue, each chunk flushed
+ *                             once by one thread, at most N flushes of NAME at once; a chunk
+ *                             answered FLB_RETRY is resent by the thread that holds it. One
+ *                             line per chunk "wflush NAME thread=I chunk=FILE rc=N tries=K",
+ *                             then "workers NAME flushes=F ok=A retry=B error=C other=D
+ *                             max_inflight=M" (M: most flushes of NAME seen at once)
  *   background NAME CHUNK TAG like flush, on its own thread; prints "bflush ..." when done
  *   wait                      joins every background flush
  *   sleep MS
@@ -851,6 +858,116 @@ static void cmd_concurrent(char **words, int nwords)
     free(workers);
 }
 
+/* workers: a queue of chunk paths shared by N threads, as Fluent Bit's output worker pool
+ * hands each chunk to one worker. Chunks are read when taken, so a long list costs no memory. */
+struct pool {
+    struct instance *in;
+    const char *tag;
+    char **paths;
+    int npaths;
+    atomic_int next;
+    atomic_int inflight;
+    atomic_int max_inflight;
+    pthread_barrier_t start;
+};
+
+struct pool_worker {
+    pthread_t thread;
+    int index;
+    struct pool *pool;
+    int counts[4]; /* error, ok, retry, other */
+};
+
+static void *pool_worker(void *arg)
+{
+    struct pool_worker *w = arg;
+    struct pool *p = w->pool;
+    int i;
+    pthread_barrier_wait(&p->start);
+    while ((i = atomic_fetch_add(&p->next, 1)) < p->npaths) {
+        struct chunk c;
+        int tries, ret, now, seen;
+        load_chunk(&c, p->paths[i]);
+        now = atomic_fetch_add(&p->inflight, 1) + 1;
+        seen = atomic_load(&p->max_inflight);
+        while (now > seen && !atomic_compare_exchange_weak(&p->max_inflight, &seen, now)) {
+        }
+        ret = flush_with_retries(p->in, &c, p->tag, &tries);
+        atomic_fetch_sub(&p->inflight, 1);
+        w->counts[ret >= FLB_ERROR && ret <= FLB_RETRY ? ret : 3]++;
+        say("wflush %s thread=%d chunk=%s rc=%d tries=%d", p->in->name, w->index, c.path, ret,
+            tries);
+        free_chunk(&c);
+    }
+    return NULL;
+}
+
+static void cmd_workers(char **words, int nwords)
+{
+    struct pool p = {0};
+    struct pool_worker *ws;
+    struct chunk list;
+    char *line, *save = NULL;
+    int n, i, totals[4] = {0};
+
+    if (nwords != 5) {
+        die("usage: workers NAME N TAG LIST");
+    }
+    p.in = find(words[1]);
+    check_open(p.in);
+    n = atoi(words[2]);
+    if (n < 1 || n > 256) {
+        die("workers: N must be 1..256");
+    }
+    p.tag = words[3];
+    load_chunk(&list, words[4]);
+    list.data = realloc(list.data, list.size + 1);
+    if (!list.data) {
+        die("out of memory");
+    }
+    list.data[list.size] = '\0';
+    for (line = strtok_r((char *)list.data, "\r\n", &save); line;
+         line = strtok_r(NULL, "\r\n", &save)) {
+        if (*trim(line) == '\0') {
+            continue;
+        }
+        p.paths = realloc(p.paths, sizeof(*p.paths) * (size_t)(p.npaths + 1));
+        if (!p.paths) {
+            die("out of memory");
+        }
+        p.paths[p.npaths++] = xstrdup(trim(line));
+    }
+    ws = calloc((size_t)n, sizeof(*ws));
+    if (!ws) {
+        die("out of memory");
+    }
+    pre_run();
+    pthread_barrier_init(&p.start, NULL, (unsigned)n);
+    for (i = 0; i < n; i++) {
+        ws[i] = (struct pool_worker){.index = i, .pool = &p};
+        if (pthread_create(&ws[i].thread, NULL, pool_worker, &ws[i]) != 0) {
+            die("pthread_create failed");
+        }
+    }
+    for (i = 0; i < n; i++) {
+        int k;
+        pthread_join(ws[i].thread, NULL);
+        for (k = 0; k < 4; k++) {
+            totals[k] += ws[i].counts[k];
+        }
+    }
+    pthread_barrier_destroy(&p.start);
+    say("workers %s flushes=%d ok=%d retry=%d error=%d other=%d max_inflight=%d", p.in->name,
+        p.npaths, totals[FLB_OK], totals[FLB_RETRY], totals[FLB_ERROR], totals[3],
+        atomic_load(&p.max_inflight));
+    for (i = 0; i < p.npaths; i++) {
+        free(p.paths[i]);
+    }
+    free(p.paths);
+    free(ws);
+    free_chunk(&list);
+}
+
 struct bg {
     struct instance *in;
     struct chunk chunk;
@@ -936,6 +1053,9 @@ static void run(FILE *script)
         }
         else if (strcmp(words[0], "concurrent") == 0) {
             cmd_concurrent(words, n);
+        }
+        else if (strcmp(words[0], "workers") == 0) {
+            cmd_workers(words, n);
         }
         else if (strcmp(words[0], "background") == 0 && n == 4) {
             cmd_background(words[1], words[2], words[3]);
