@@ -54,7 +54,11 @@ type Instance struct {
 	logKey []event.PathElem
 
 	needMessage bool
-	pool        sync.Pool // *flushState
+	// quoteMessage: the cwl document's @message is the record's JSON, so write it quoted in the
+	// same pass (sink.Record.MessageJSON). Off when OpenSearch is off, for record documents, and
+	// with log_key (the message is then mostly a string value).
+	quoteMessage bool
+	pool         sync.Pool // *flushState
 
 	base    context.Context // cancelled when the exit grace runs out
 	cancel  context.CancelFunc
@@ -100,6 +104,7 @@ func newInstance(ctx context.Context, cfg *config.Config, rep *report.Reporter, 
 		in.logKey = []event.PathElem{{Key: cfg.LogKey}}
 	}
 	in.needMessage = cfg.CloudWatch || cfg.OpenSearchDocument == config.DocumentCWL
+	in.quoteMessage = cfg.OpenSearch && cfg.OpenSearchDocument == config.DocumentCWL && in.logKey == nil
 	in.dests = o.Destinations
 	if in.dests == nil {
 		if cfg.CloudWatch {
@@ -147,7 +152,10 @@ type flushState struct {
 	recs    []sink.Record
 	arena   []byte // messages of all records, back to back
 	offs    []int  // end offset of each record's message in arena
+	qarena  []byte // the messages as quoted JSON strings (Instance.quoteMessage), back to back
+	qoffs   []int  // end offset of each record's quoted message in qarena; -1: none
 	scratch template.Scratch
+	json    event.Transcoder // remembers the JSON of repeated metadata maps across records
 	ids     event.IDGen
 	key     []byte // the records' ids back to back: the ledger key's input
 }
@@ -255,6 +263,8 @@ func (in *Instance) prepare(st *flushState, tag string) {
 	st.ids.Reset(tag)
 	st.arena = st.arena[:0]
 	st.offs = st.offs[:0]
+	st.qarena = st.qarena[:0]
+	st.qoffs = st.qoffs[:0]
 	st.recs = st.recs[:0]
 	// The key besides the '@' ones that a document replaces: record documents write time_key.
 	fieldsKey := ""
@@ -264,11 +274,18 @@ func (in *Instance) prepare(st *flushState, tag string) {
 	for i := range st.events {
 		ev := &st.events[i]
 		names := in.namer.Names(&st.scratch, ev, tag)
-		fields := false
+		fields, quoted := false, false
 		if in.needMessage {
-			st.arena, fields = in.appendMessage(st.arena, ev, fieldsKey)
+			st.arena, st.qarena, fields, quoted = in.appendMessage(&st.json, st.arena, st.qarena, ev, fieldsKey)
 		}
 		st.offs = append(st.offs, len(st.arena))
+		if in.quoteMessage {
+			q := -1
+			if quoted {
+				q = len(st.qarena)
+			}
+			st.qoffs = append(st.qoffs, q)
+		}
 		st.recs = append(st.recs, sink.Record{
 			Seq: i, Time: ev.Time, Tag: tag, Raw: ev.Record, ID: st.ids.Next(*ev),
 			Group: names.Group, Stream: names.Stream, Index: names.Index,
@@ -278,8 +295,8 @@ func (in *Instance) prepare(st *flushState, tag string) {
 			st.recs[i].Fields, st.recs[i].FieldsKey = st.arena[:0], fieldsKey
 		}
 	}
-	// Slice messages only now: the arena may have moved while it grew.
-	start := 0
+	// Slice messages only now: the arenas may have moved while they grew.
+	start, qstart := 0, 0
 	for i := range st.recs {
 		r := &st.recs[i]
 		r.Message = st.arena[start:st.offs[i]:st.offs[i]]
@@ -287,36 +304,50 @@ func (in *Instance) prepare(st *flushState, tag string) {
 		if r.Fields != nil { // the message is the record's JSON: its fields are inside the braces
 			r.Fields = r.Message[1 : len(r.Message)-1 : len(r.Message)-1]
 		}
+		if in.quoteMessage {
+			if end := st.qoffs[i]; end >= 0 {
+				r.MessageJSON = st.qarena[qstart:end:end]
+				qstart = end
+			}
+		}
 	}
 }
 
 // appendMessage appends the CloudWatch message: the record as JSON, or the log_key value (a
 // string as it is, anything else as JSON). A record without log_key is sent whole, counted and
 // warned about, rather than dropped. fields says that the message is the whole record and that
-// no top-level key starts with '@' or equals fieldsKey (see sink.Record.Fields).
-func (in *Instance) appendMessage(dst []byte, ev *event.Event, fieldsKey string) (out []byte, fields bool) {
+// no top-level key starts with '@' or equals fieldsKey (see sink.Record.Fields). With
+// in.quoteMessage the record's JSON also goes to qdst as a quoted JSON string, and quoted says so.
+func (in *Instance) appendMessage(tr *event.Transcoder, dst, qdst []byte, ev *event.Event, fieldsKey string) (out, qout []byte, fields, quoted bool) {
 	if in.logKey != nil {
 		v := event.Lookup(ev.Record, in.logKey)
 		switch v.Kind {
 		case event.String, event.Binary:
-			return append(dst, v.Bytes...), false
+			return append(dst, v.Bytes...), qdst, false, false
 		case event.Missing:
 			in.rep.Add("log_key_missing", 1)
 			in.rep.Limited("log_key_missing", report.Warn, "log_key %q is missing in a record; sending the whole record instead", in.cfg.LogKey)
 		default:
 			if out, err := event.AppendJSON(dst, v.Raw); err == nil {
-				return out, false
+				return out, qdst, false, false
 			}
 		}
 	}
-	out, fields, err := event.AppendJSONChecked(dst, ev.Record, fieldsKey)
+	var err error
+	if in.quoteMessage {
+		out, qout, fields, err = tr.AppendJSONQuoted(dst, qdst, ev.Record, fieldsKey)
+		quoted = err == nil
+	} else {
+		out, fields, err = tr.AppendJSONChecked(dst, ev.Record, fieldsKey)
+		qout = qdst
+	}
 	if err != nil {
 		// The decoder accepted the map, so this is only reachable through nesting limits:
 		// send what we can say about it instead of losing the line.
 		in.rep.Add("transcode_errors", 1)
-		return fmt.Appendf(dst, `{"cwos_error":%q}`, err.Error()), false
+		return fmt.Appendf(dst, `{"cwos_error":%q}`, err.Error()), qdst, false, false
 	}
-	return out, fields
+	return out, qout, fields, quoted
 }
 
 // pendingFor returns the records destination d has not settled: all of them on a first try (no

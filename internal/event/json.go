@@ -58,9 +58,13 @@ func AppendJSON(dst, value []byte) ([]byte, error) {
 // fields are then out[start+1:len(out)-1], byte for byte what AppendFields writes for any such
 // skip list, so a caller that needs the record both as JSON and as fields transcodes it once.
 func AppendJSONChecked(dst, value []byte, reserved string) (out []byte, clean bool, err error) {
+	return appendJSONChecked(dst, value, reserved, nil)
+}
+
+func appendJSONChecked(dst, value []byte, reserved string, memo *Transcoder) (out []byte, clean bool, err error) {
 	var small [32]pair
 	var sc *scratch
-	e := jsonEnc{src: value, pairs: small[:0], sc: &sc, watch: true, reserved: reserved}
+	e := jsonEnc{src: value, pairs: small[:0], sc: &sc, watch: true, reserved: reserved, memo: memo}
 	start := len(dst)
 	out, end, p := e.value(dst, 0, 0)
 	e.release()
@@ -71,6 +75,37 @@ func AppendJSONChecked(dst, value []byte, reserved string) (out []byte, clean bo
 		return dst[:start], false, p.at(end)
 	}
 	return out, !e.hit && len(value) > 0 && isMap(value[0]), nil
+}
+
+// AppendJSONQuoted is AppendJSONChecked that also appends to quoted the JSON it writes, as one
+// quoted JSON string: byte for byte AppendString(quoted, out[len(dst):]), the record's JSON as
+// the string value of another document's field (the cwl document's @message). Both are written
+// in one pass, which costs far less than escaping the JSON again afterwards. On error both
+// buffers come back unchanged.
+func AppendJSONQuoted(dst, quoted, value []byte, reserved string) (out, outQuoted []byte, clean bool, err error) {
+	return appendJSONQuoted(dst, quoted, value, reserved, nil)
+}
+
+func appendJSONQuoted(dst, quoted, value []byte, reserved string, memo *Transcoder) (out, outQuoted []byte, clean bool, err error) {
+	var small [32]pair
+	var sc *scratch
+	q := append(quoted, '"')
+	start, qstart := len(dst), len(quoted)
+	e := jsonEnc{src: value, pairs: small[:0], sc: &sc, watch: true, reserved: reserved, quote: true, q: &q, synced: start, memo: memo}
+	out, end, p := e.value(dst, 0, 0)
+	e.release()
+	if p == 0 && end != len(value) {
+		p = probTrailing
+	}
+	if p != 0 {
+		return dst[:start], quoted[:qstart], false, p.at(end)
+	}
+	if e.redo {
+		q = appendEscapedJSON(append(quoted[:qstart], '"'), out[start:])
+	} else {
+		e.sync(out)
+	}
+	return out, append(q, '"'), !e.hit && len(value) > 0 && isMap(value[0]), nil
 }
 
 // isMap reports whether c is the first byte of a msgpack map.
@@ -136,6 +171,36 @@ type jsonEnc struct {
 	watch    bool
 	hit      bool
 	reserved string
+
+	// AppendJSONQuoted: *q gets what is written to dst, escaped again as the inside of a JSON
+	// string. Strings go to both at once; the bytes between them (punctuation, numbers, null,
+	// true, false), which escaping leaves as they are, are copied over in one go before the
+	// next string: dst[synced:] is what q still lacks. q is behind a pointer, like sc, so that
+	// growing it does not make escape analysis move e's stack arrays to the heap. A map that
+	// repeats a key (rare) cuts pairs out of dst: quoting then stops (redo), and q is escaped
+	// from the finished JSON instead.
+	quote  bool
+	redo   bool
+	q      *[]byte
+	synced int
+
+	memo *Transcoder // nil: no memory of earlier records' maps
+}
+
+// sync copies to q what dst holds past synced (nothing that needs escaping).
+func (e *jsonEnc) sync(dst []byte) {
+	if e.synced < len(dst) {
+		*e.q = append(*e.q, dst[e.synced:]...)
+	}
+	e.synced = len(dst)
+}
+
+// escaped brings q up to dst when dst[start:] holds JSON with strings in it (timestamps,
+// non-string keys).
+func (e *jsonEnc) escaped(dst []byte, start int) {
+	e.sync(dst[:start])
+	*e.q = appendEscapedJSON(*e.q, dst[start:])
+	e.synced = len(dst)
 }
 
 // more makes room for n more pairs and tab more table slots, moving to pooled memory when the
@@ -185,10 +250,16 @@ func (e *jsonEnc) value(dst []byte, i, depth int) ([]byte, int, problem) {
 			return strconv.AppendUint(dst, uint64(c), 10), i + 1, 0
 		case c >= 0xa0 && c <= 0xbf:
 			if n := i + 1 + int(c&0x1f); n <= len(b) {
+				if e.quote {
+					return e.strQuoted(dst, i+1, n), n, 0
+				}
 				return AppendString(dst, b[i+1:n]), n, 0
 			}
 		case c == 0xd9 && i+1 < len(b):
 			if n := i + 2 + int(b[i+1]); n <= len(b) {
+				if e.quote {
+					return e.strQuoted(dst, i+2, n), n, 0
+				}
 				return AppendString(dst, b[i+2:n]), n, 0
 			}
 		}
@@ -213,9 +284,17 @@ func (e *jsonEnc) value(dst []byte, i, depth int) ([]byte, int, problem) {
 	case Float:
 		dst = appendFloat(dst, math.Float64frombits(h.u), h.f32)
 	case String, Binary:
-		dst = AppendString(dst, b[h.data:h.next])
+		if e.quote {
+			dst = e.strQuoted(dst, h.data, h.next)
+		} else {
+			dst = AppendString(dst, b[h.data:h.next])
+		}
 	case Ext:
+		start := len(dst)
 		dst = appendExt(dst, h.ext, b[h.data:h.next])
+		if e.quote && dst[start] == '"' { // a timestamp
+			e.escaped(dst, start)
+		}
 	case Array:
 		if depth >= maxDepth {
 			return dst, i, probTooDeep
@@ -235,14 +314,116 @@ func (e *jsonEnc) value(dst []byte, i, depth int) ([]byte, int, problem) {
 		if depth >= maxDepth {
 			return dst, i, probTooDeep
 		}
-		dst = append(dst, '{')
-		dst, j, _, p := e.fields(dst, h, depth+1, nil)
-		if p != 0 {
-			return dst, j, p
+		if e.memo != nil && depth == 1 {
+			return e.memoMap(dst, i, h, depth)
 		}
-		return append(dst, '}'), j, 0
+		return e.mapValue(dst, h, depth)
 	}
 	return dst, h.next, 0
+}
+
+func (e *jsonEnc) mapValue(dst []byte, h head, depth int) ([]byte, int, problem) {
+	dst = append(dst, '{')
+	dst, j, _, p := e.fields(dst, h, depth+1, nil)
+	if p != 0 {
+		return dst, j, p
+	}
+	return append(dst, '}'), j, 0
+}
+
+// Transcoder is AppendJSONChecked and AppendJSONQuoted for one record after another, with a
+// memory of the maps that were the values of earlier records' top-level keys: a pod's records
+// repeat their Kubernetes metadata byte for byte, and copying its JSON costs a fraction of
+// writing it again (the JSON of a map depends only on its bytes). Its output is exactly the
+// package functions'. The zero value is ready. It is not safe for concurrent use, keeps copies
+// rather than references of what it reads, and holds at most memoMaxBytes.
+type Transcoder struct {
+	index map[uint64]memoEnt
+	buf   []byte
+}
+
+// memoEnt is one remembered map in Transcoder.buf: [off, rawEnd) its msgpack, [rawEnd, jsonEnd)
+// its JSON, [jsonEnd, qEnd) that JSON escaped as the inside of a JSON string (qEnd == jsonEnd:
+// not known yet).
+type memoEnt struct{ off, rawEnd, jsonEnd, qEnd int }
+
+const (
+	memoMin        = 64      // smaller maps are written, not looked up
+	memoMaxBytes   = 1 << 20 // the memory starts over past this, or past memoMaxEntries
+	memoMaxEntries = 1024
+)
+
+// AppendJSONChecked is the package's AppendJSONChecked, reusing the JSON of maps seen before.
+func (t *Transcoder) AppendJSONChecked(dst, value []byte, reserved string) (out []byte, clean bool, err error) {
+	return appendJSONChecked(dst, value, reserved, t)
+}
+
+// AppendJSONQuoted is the package's AppendJSONQuoted, reusing the JSON of maps seen before.
+func (t *Transcoder) AppendJSONQuoted(dst, quoted, value []byte, reserved string) (out, outQuoted []byte, clean bool, err error) {
+	return appendJSONQuoted(dst, quoted, value, reserved, t)
+}
+
+// memoMap writes the map h at src[i:] (a top-level value) from the Transcoder's memory, or
+// writes it and remembers it.
+func (e *jsonEnc) memoMap(dst []byte, i int, h head, depth int) ([]byte, int, problem) {
+	end, p := skip(e.src, i)
+	if p != 0 || end-i < memoMin {
+		return e.mapValue(dst, h, depth) // errors as the plain path reports them
+	}
+	raw := e.src[i:end]
+	t := e.memo
+	hash := maphash.Bytes(keySeed, raw)
+	if ent, ok := t.index[hash]; ok && bytes.Equal(t.buf[ent.off:ent.rawEnd], raw) {
+		js := t.buf[ent.rawEnd:ent.jsonEnd]
+		if e.quote {
+			e.sync(dst)
+			if ent.qEnd > ent.jsonEnd {
+				*e.q = append(*e.q, t.buf[ent.jsonEnd:ent.qEnd]...)
+			} else {
+				*e.q = appendEscapedJSON(*e.q, js)
+			}
+			e.synced = len(dst) + len(js)
+		}
+		return append(dst, js...), end, 0
+	}
+	start, qstart := len(dst), 0
+	if e.quote {
+		e.sync(dst)
+		qstart = len(*e.q)
+	}
+	dst, j, p := e.mapValue(dst, h, depth)
+	if p != 0 {
+		return dst, j, p
+	}
+	var q []byte
+	if e.quote { // still quoting: no repeated key cut q short
+		e.sync(dst)
+		q = (*e.q)[qstart:]
+	}
+	t.remember(hash, raw, dst[start:], q)
+	return dst, j, 0
+}
+
+// remember stores a map's msgpack, JSON and escaped JSON (nil: not known).
+func (t *Transcoder) remember(hash uint64, raw, js, q []byte) {
+	if t.index == nil {
+		t.index = make(map[uint64]memoEnt, 64)
+	}
+	if len(t.buf)+len(raw)+len(js)+len(q) > memoMaxBytes || len(t.index) >= memoMaxEntries {
+		clear(t.index)
+		t.buf = t.buf[:0]
+		if len(raw)+len(js)+len(q) > memoMaxBytes {
+			return
+		}
+	}
+	ent := memoEnt{off: len(t.buf)}
+	t.buf = append(t.buf, raw...)
+	ent.rawEnd = len(t.buf)
+	t.buf = append(t.buf, js...)
+	ent.jsonEnd = len(t.buf)
+	t.buf = append(t.buf, q...)
+	ent.qEnd = len(t.buf)
+	t.index[hash] = ent
 }
 
 // fields writes the pairs of the map h as `"k":v,...`, leaving out keys in skipKeys, and returns
@@ -275,6 +456,9 @@ func (e *jsonEnc) fields(dst []byte, h head, depth int, skipKeys []string) ([]by
 		}
 		if skipKeys != nil && skipped(skipKeys, dst[start+1:keyEnd-1]) {
 			dst = dst[:start]
+			if e.quote { // AppendFields does not quote; but should it ever, q would have the key
+				e.quote, e.redo = false, true
+			}
 			if j, p = skip(b, j); p != 0 {
 				return dst, j, 0, p
 			}
@@ -326,6 +510,9 @@ func (e *jsonEnc) fields(dst []byte, h head, depth int, skipKeys []string) ([]by
 	}
 	n := len(e.pairs) - base - dead
 	if dead > 0 {
+		if e.quote {
+			e.quote, e.redo = false, true
+		}
 		w := e.pairs[base].start
 		for _, q := range e.pairs[base:] {
 			if !q.dead {
@@ -336,6 +523,9 @@ func (e *jsonEnc) fields(dst []byte, h head, depth int, skipKeys []string) ([]by
 	}
 	if n > 0 {
 		dst = dst[:len(dst)-1] // the last trailing comma
+		if e.quote && e.synced > len(dst) {
+			*e.q, e.synced = (*e.q)[:len(*e.q)-1], len(dst)
+		}
 	}
 	e.pairs, e.table = e.pairs[:base], e.table[:tbase]
 	return dst, j, n, 0
@@ -355,9 +545,30 @@ func (e *jsonEnc) key(dst []byte, i, depth int) ([]byte, int, problem) {
 	b := e.src
 	if i < len(b) && b[i] >= 0xa0 && b[i] <= 0xbf { // fixstr: nearly every key
 		if n := i + 1 + int(b[i]&0x1f); n <= len(b) {
+			if e.quote {
+				return e.strQuoted(dst, i+1, n), n, 0
+			}
 			return AppendString(dst, b[i+1:n]), n, 0
 		}
 	}
+	if !e.quote {
+		return e.otherKey(dst, i, depth)
+	}
+	// Written as usual, then escaped in one go: a key's own JSON (map, array, ext keys) must
+	// not reach q as it is written, only as the key string it becomes.
+	start := len(dst)
+	e.quote = false
+	dst, j, p := e.otherKey(dst, i, depth)
+	e.quote = true
+	if p == 0 {
+		e.escaped(dst, start)
+	}
+	return dst, j, p
+}
+
+// otherKey writes a key that is not a fixstr.
+func (e *jsonEnc) otherKey(dst []byte, i, depth int) ([]byte, int, problem) {
+	b := e.src
 	h, p := readHead(b, i)
 	if p != 0 {
 		return dst, i, p

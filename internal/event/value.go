@@ -116,37 +116,11 @@ func Lookup(record []byte, path []PathElem) Value {
 		}
 		found, foundEnd := -1, -1
 		for k := 0; k < count; k++ {
-			ks, ke := -1, -1 // the key's text, if it is a str or bin
-			var p problem
-			if j < len(record) && record[j]-0xa0 < 0x20 { // fixstr
-				ks, ke = j+1, j+1+int(record[j]&0x1f)
-				if ke > len(record) {
-					return Value{}
-				}
-				j = ke
-			} else {
-				kh, p := readHead(record, j)
-				if p != 0 {
-					return Value{}
-				}
-				if kh.kind == String || kh.kind == Binary {
-					ks, ke, j = kh.data, kh.next, kh.next
-				} else if j, p = skip(record, j); p != 0 {
-					return Value{}
-				}
-			}
-			v := j
-			if j >= len(record) {
+			ks, ke, v, ok := mapKey(record, j)
+			if !ok {
 				return Value{}
 			}
-			// Most values are short strings or small ints: skipped here.
-			if c := record[j]; c-0xa0 < 0x20 && j+1+int(c&0x1f) <= len(record) {
-				j += 1 + int(c&0x1f)
-			} else if c == 0xd9 && j+1 < len(record) && j+2+int(record[j+1]) <= len(record) {
-				j += 2 + int(record[j+1])
-			} else if c <= 0x7f {
-				j++
-			} else if j, p = skip(record, j); p != 0 {
+			if j, ok = skipValue(record, v); !ok {
 				return Value{}
 			}
 			if ke-ks == len(pe.Key) && ks >= 0 && string(record[ks:ke]) == pe.Key {
@@ -208,4 +182,42 @@ func makeValue(b []byte, h head, i, end int) Value {
 		v.Uint = uint64(h.count)
 	}
 	return v
+}
+
+// mapKey reads the map key at record[j:]: its text record[ks:ke] if it is a str or bin (else
+// ks = ke = -1) and the offset of its value, which lies inside record when ok.
+func mapKey(record []byte, j int) (ks, ke, v int, ok bool) {
+	ks, ke = -1, -1
+	if j < len(record) && record[j]-0xa0 < 0x20 { // fixstr
+		ks, ke = j+1, j+1+int(record[j]&0x1f)
+		if ke > len(record) {
+			return 0, 0, 0, false
+		}
+		j = ke
+	} else {
+		kh, p := readHead(record, j)
+		if p != 0 {
+			return 0, 0, 0, false
+		}
+		if kh.kind == String || kh.kind == Binary {
+			ks, ke, j = kh.data, kh.next, kh.next
+		} else if j, p = skip(record, j); p != 0 {
+			return 0, 0, 0, false
+		}
+	}
+	return ks, ke, j, j < len(record)
+}
+
+// skipValue returns the offset after the value at record[j:] (j < len(record)). Most values
+// are short strings or small ints: skipped without a call.
+func skipValue(record []byte, j int) (int, bool) {
+	if c := record[j]; c-0xa0 < 0x20 && j+1+int(c&0x1f) <= len(record) {
+		return j + 1 + int(c&0x1f), true
+	} else if c == 0xd9 && j+1 < len(record) && j+2+int(record[j+1]) <= len(record) {
+		return j + 2 + int(record[j+1]), true
+	} else if c <= 0x7f {
+		return j + 1, true
+	}
+	j, p := skip(record, j)
+	return j, p == 0
 }

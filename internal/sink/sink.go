@@ -15,8 +15,8 @@ import (
 // Record is one log record of a chunk, ready for the destinations. Everything that both
 // destinations need is computed once per record by the orchestration.
 //
-// Raw and Message alias buffers owned by the flush: a destination must not keep them after
-// Deliver returns.
+// Raw, Message, MessageJSON and Fields alias buffers owned by the flush: a destination must
+// not keep them after Deliver returns.
 type Record struct {
 	Seq     int       // position among the chunk's decodable records; stable across retries of the chunk
 	Time    time.Time // record time (UTC)
@@ -24,6 +24,12 @@ type Record struct {
 	Raw     []byte    // the record map as msgpack, straight from the chunk
 	Message []byte    // CloudWatch message and the cwl document's @message: record JSON or the log_key value
 	ID      event.ID  // deterministic document id (SPEC.md "_id")
+
+	// MessageJSON is Message as one quoted JSON string, byte for byte event.AppendString(nil,
+	// Message): the cwl document's @message, written in the same pass as the record's JSON
+	// (event.AppendJSONQuoted) instead of escaping that JSON again per document. nil = not
+	// computed (OpenSearch off, record documents, log_key); then escape Message.
+	MessageJSON []byte
 
 	// Fields is the record's top-level fields as JSON, without braces, exactly as
 	// event.AppendFields writes them with no key skipped; nil = not computed. It is set only when

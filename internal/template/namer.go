@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/cwos/cloudwatch-opensearch/internal/event"
 	"github.com/cwos/cloudwatch-opensearch/internal/report"
@@ -39,6 +40,12 @@ type Namer struct {
 	groupName  string // sanitized fallbacks
 	streamName string
 	warns      [3][]warnState // per kind, per op of the template, plus one for "empty after sanitizing"
+
+	// indexBy says that the index template reads only the group, the stream and the time (as
+	// the default, the Lambda's name, does): its name is then remembered per (group, stream,
+	// hour or day) in Scratch.indexes instead of being rendered for every record. 0: it reads
+	// more (record values, the tag); else the seconds in one time step (3600 or 86400).
+	indexBy int64
 }
 
 type warnState struct {
@@ -59,7 +66,30 @@ func NewNamer(o NamerOptions) *Namer {
 			n.warns[k] = make([]warnState, len(t.ops)+1)
 		}
 	}
+	if t := o.Index; t != nil {
+		n.indexBy = 86400
+		for _, op := range t.ops {
+			switch op.kind {
+			case opHour:
+				n.indexBy = 3600
+			case opKey, opTag, opTagPart:
+				n.indexBy = 0 // (a tag may alias memory its caller reuses: not a cache key)
+			}
+			if n.indexBy == 0 {
+				break
+			}
+		}
+	}
 	return n
+}
+
+// indexKey identifies an index name that depends only on the group, the stream and the time.
+// Group and stream are strings that Names made (interned or configured), so equal pointers and
+// lengths mean equal text, and the pointers keep that text alive while it is a key.
+type indexKey struct {
+	group, stream *byte
+	gl, sl        int
+	step          int64 // floor(unix seconds / Namer.indexBy)
 }
 
 // Fallback says which names fell back to their configured default for one record.
@@ -112,6 +142,15 @@ type Scratch struct {
 	// The last prefix + tag stream: every record of a flush has the same tag.
 	streamOf          *Namer
 	streamTag, stream string
+
+	// in is the record being named, kept here so that its map index (hundreds of bytes) is not
+	// cleared for every record: Names resets what a lookup reads.
+	in Input
+
+	// Index names by group, stream and time step (Namer.indexBy), for the Namer indexOf.
+	// Emptied with intern.
+	indexes map[indexKey]string
+	indexOf *Namer
 }
 
 // str returns b as a string, the same string for equal bytes while the table is not reset.
@@ -126,6 +165,7 @@ func (s *Scratch) str(b []byte) string {
 		for _, m := range s.named {
 			clear(m)
 		}
+		clear(s.indexes)
 	}
 	v := string(b)
 	s.intern[v] = v
@@ -138,11 +178,13 @@ func (s *Scratch) str(b []byte) string {
 // lowercased with '/' and '.' as '-' + "-YYYY.MM.DD" ("cwl-YYYY.MM.DD" when there is no group).
 func (n *Namer) Names(s *Scratch, ev *event.Event, tag string) Names {
 	var out Names
-	in := Input{Record: ev.Record, Time: ev.Time, Tag: tag}
+	in := &s.in
+	in.Record, in.Time, in.Tag, in.Group, in.Stream = ev.Record, ev.Time, tag, "", ""
+	in.parentKey, in.parent, in.parentOf = "", event.Value{}, nil
 
 	out.Group = n.groupName
 	if t := n.o.Group; t != nil {
-		if name, ok := n.render(s, Group, t, &in, tag); ok {
+		if name, ok := n.render(s, Group, t, in, tag); ok {
 			out.Group = name
 		} else {
 			out.Fallback |= FallbackGroup
@@ -151,7 +193,7 @@ func (n *Namer) Names(s *Scratch, ev *event.Event, tag string) Names {
 
 	switch {
 	case n.o.Stream != nil:
-		if name, ok := n.render(s, Stream, n.o.Stream, &in, tag); ok {
+		if name, ok := n.render(s, Stream, n.o.Stream, in, tag); ok {
 			out.Stream = name
 			break
 		}
@@ -163,8 +205,38 @@ func (n *Namer) Names(s *Scratch, ev *event.Event, tag string) Names {
 
 	if t := n.o.Index; t != nil {
 		in.Group, in.Stream = out.Group, out.Stream
-		if name, ok := n.render(s, Index, t, &in, tag); ok {
+		var key indexKey
+		if n.indexBy != 0 {
+			if s.indexOf != n {
+				clear(s.indexes)
+				s.indexOf = n
+			}
+			sec := ev.Time.Unix()
+			key.step = sec / n.indexBy
+			if t.group {
+				key.group, key.gl = unsafe.StringData(out.Group), len(out.Group)
+			}
+			if t.stream {
+				key.stream, key.sl = unsafe.StringData(out.Stream), len(out.Stream)
+			}
+			if sec%n.indexBy < 0 {
+				key.step-- // floor for times before 1970
+			}
+			if name, ok := s.indexes[key]; ok {
+				out.Index = name
+				return out
+			}
+		}
+		if name, ok := n.render(s, Index, t, in, tag); ok {
 			out.Index = name
+			if n.indexBy != 0 {
+				if s.indexes == nil {
+					s.indexes = make(map[indexKey]string, 64)
+				} else if len(s.indexes) >= InternLimit {
+					clear(s.indexes)
+				}
+				s.indexes[key] = name
+			}
 		} else {
 			out.Fallback |= FallbackIndex
 			s.raw = append(AppendLambda(append(s.raw[:0], "cwl"...), out.Group), '-')

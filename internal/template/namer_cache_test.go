@@ -70,3 +70,53 @@ func TestNamesCacheIsBounded(t *testing.T) {
 		t.Fatalf("names %+v then %+v", a, b)
 	}
 }
+
+// TestIndexCacheMatchesRendering: index names remembered per (group, stream, hour or day) are
+// the names rendering gives (a fresh Scratch renders every time), for templates with and
+// without %H, $LOG_GROUP and $LOG_STREAM, times on both sides of day and hour boundaries and
+// before 1970, fallback groups, and past the intern limit; equal names stay the same string,
+// and templates that read the record or the tag are never cached.
+func TestIndexCacheMatchesRendering(t *testing.T) {
+	base := time.Date(2024, 1, 1, 23, 59, 59, 999_999_999, time.UTC)
+	times := []time.Time{base, base.Add(time.Nanosecond), base.Add(time.Hour), base.Add(-time.Hour), base.Add(25 * time.Hour),
+		time.Date(1969, 12, 31, 23, 30, 0, 0, time.UTC), time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC), time.Unix(0, 0), time.Unix(-1, 0),
+		time.Date(2024, 6, 1, 12, 0, 0, 0, time.FixedZone("x", 5*3600))}
+	for _, tc := range []struct {
+		index  string
+		cached bool
+	}{
+		{LambdaIndex, true}, {"logs-$LOG_STREAM-%Y.%m.%d-%H", true}, {"$LOG_GROUP.$LOG_STREAM", true}, {"fixed-%Y", true},
+		{"logs-$TAG-%Y", false}, {"logs-$k-%Y", false}, {"$TAG[0]-$LOG_GROUP", false},
+	} {
+		n := NewNamer(NamerOptions{
+			Group: MustCompile("/aws/$k", Group), GroupName: "fallback-group", Stream: MustCompile("$s", Stream), StreamPrefix: "p-",
+			Index: MustCompile(tc.index, Index),
+		})
+		if cached := n.indexBy != 0; cached != tc.cached {
+			t.Fatalf("%q: cached = %v, want %v", tc.index, cached, tc.cached)
+		}
+		var shared Scratch
+		seen := map[string]string{}
+		for i := 0; i < InternLimit+500; i++ {
+			k := []any{"web", "Web.App", "api", nil}[i%4] // nil: the group falls back
+			rec := chunkgen.AppendValue(nil, chunkgen.Map{{Key: "k", Value: k}, {Key: "s", Value: []string{"pod-a", "POD.b", ""}[i%3]}, {Key: "u", Value: i}})
+			if i >= 600 { // past here every record has new names: the intern tables fill and reset
+				rec = chunkgen.AppendValue(nil, chunkgen.Map{{Key: "k", Value: i}, {Key: "s", Value: i % 7}})
+			}
+			ev := &event.Event{Time: times[i%len(times)], Record: rec}
+			got := n.Names(&shared, ev, "kube.a")
+			var fresh Scratch
+			want := n.Names(&fresh, ev, "kube.a")
+			if got != want {
+				t.Fatalf("%q, record %d: %+v, want %+v", tc.index, i, got, want)
+			}
+			if prev, ok := seen[got.Index]; ok && i < 600 && unsafe.StringData(prev) != unsafe.StringData(got.Index) {
+				t.Fatalf("%q, record %d: equal index names %q are different strings", tc.index, i, got.Index)
+			}
+			seen[got.Index] = got.Index
+		}
+		if len(shared.indexes) > InternLimit {
+			t.Errorf("%q: %d cached index names, limit %d", tc.index, len(shared.indexes), InternLimit)
+		}
+	}
+}

@@ -1,6 +1,8 @@
 package template
 
 import (
+	"encoding/binary"
+	"slices"
 	"time"
 	"unsafe"
 
@@ -30,11 +32,13 @@ func (in *Input) lookup(path []event.PathElem) event.Value {
 		return event.Lookup(in.Record, path)
 	}
 	if rec := unsafe.SliceData(in.Record); in.parentOf != rec || in.parentKey != path[0].Key || rec == nil {
-		in.parent = event.Lookup(in.Record, path[:1])
-		in.parentKey, in.parentOf = path[0].Key, rec
-		if in.parent.Kind == event.Map {
+		if path[0].IsIndex { // not from a template: a variable starts with a key
+			in.parent = event.Lookup(in.Record, path[:1])
 			in.index.Reset(in.parent.Raw)
+		} else {
+			in.parent = in.index.ResetLookup(in.Record, path[0].Key) // one read of the map for both
 		}
+		in.parentKey, in.parentOf = path[0].Key, rec
 	}
 	switch in.parent.Kind {
 	case event.Map:
@@ -135,7 +139,16 @@ func tagPart(tag string, n int) (string, bool) {
 // index names from log groups: lowercased, '/' and '.' replaced by '-'. Non-ASCII letters are
 // left to the index sanitizer, which lowercases them too.
 func AppendLambda(dst []byte, name string) []byte {
-	for i := 0; i < len(name); i++ {
+	i := 0
+	if len(name) >= 8 { // eight bytes at a time: a log group is tens of bytes
+		n := len(dst)
+		dst = slices.Grow(dst, len(name))[:n+len(name)]
+		for ; i+8 <= len(name); i += 8 {
+			binary.LittleEndian.PutUint64(dst[n+i:], lambdaWord(binary.LittleEndian.Uint64([]byte(name[i:i+8]))))
+		}
+		dst = dst[:n+i]
+	}
+	for ; i < len(name); i++ {
 		c := name[i]
 		switch {
 		case c == '/' || c == '.':
@@ -146,6 +159,20 @@ func AppendLambda(dst []byte, name string) []byte {
 		dst = append(dst, c)
 	}
 	return dst
+}
+
+// lambdaWord is AppendLambda of eight bytes at once: each byte 'A'-'Z' gets 0x20 added, each
+// '/' and '.' becomes '-', every other byte (non-ASCII too) stays.
+func lambdaWord(x uint64) uint64 {
+	const lo, hi, lo7 = 0x0101010101010101, 0x8080808080808080, 0x7f7f7f7f7f7f7f7f
+	h := x & lo7 // no carry crosses a byte below: h+0x3f <= 0xbe
+	upper := (h + lo*(0x80-'A')) &^ (h + lo*(0x80-'Z'-1)) &^ x & hi
+	x |= upper >> 2 // 0x80 >> 2 = 0x20, a bit upper case letters do not have
+	// zero is exact: 0x80 where a byte of t is 0, no borrows.
+	zero := func(t uint64) uint64 { return ^((t&lo7 + lo7) | t) & hi }
+	m := zero(x^(lo*'/')) | zero(x^(lo*'.'))
+	mask := (m >> 7) * 0xff
+	return x&^mask | lo*'-'&mask
 }
 
 func append2(dst []byte, v int) []byte {

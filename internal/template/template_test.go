@@ -1,6 +1,7 @@
 package template
 
 import (
+	"bytes"
 	"errors"
 	"reflect"
 	"strconv"
@@ -232,6 +233,40 @@ func TestNotes(t *testing.T) {
 		got := MustCompile(tc.src, tc.kind).Notes()
 		if !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("Notes(%q)\n got %q\nwant %q", tc.src, got, tc.want)
+		}
+	}
+}
+
+// TestAppendLambdaWords: the eight-bytes-at-a-time AppendLambda equals the byte rule for every
+// byte value at every position of the word and the tail, after any dst.
+func TestAppendLambdaWords(t *testing.T) {
+	ref := func(dst []byte, name string) []byte {
+		for i := 0; i < len(name); i++ {
+			c := name[i]
+			switch {
+			case c == '/' || c == '.':
+				c = '-'
+			case 'A' <= c && c <= 'Z':
+				c += 'a' - 'A'
+			}
+			dst = append(dst, c)
+		}
+		return dst
+	}
+	var names []string
+	for c := 0; c < 256; c++ {
+		for _, pad := range []string{"", "x", "AbCdEfG", "/aws/Containerinsights/Demo.app"} {
+			names = append(names, pad+string([]byte{byte(c)})+"Z/.a@[`{\x80\xff")
+			names = append(names, string([]byte{byte(c), byte(c), byte(c), byte(c), byte(c), byte(c), byte(c), byte(c), byte(c)})+pad)
+		}
+	}
+	names = append(names, "", "/", "ABCDEFGH", "/aws/containerinsights/Demo.payments.aws-node", "주문/Ünïcode.NAME")
+	for _, name := range names {
+		for _, dst := range [][]byte{nil, []byte("cwl"), make([]byte, 3, 100)} {
+			want := ref(append([]byte(nil), dst...), name)
+			if got := AppendLambda(dst, name); !bytes.Equal(got, want) {
+				t.Fatalf("AppendLambda(%q, %q) = %q, want %q", dst, name, got, want)
+			}
 		}
 	}
 }

@@ -89,7 +89,11 @@ func (e *encoder) appendItem(dst []byte, r *sink.Record) (out []byte, ok bool) {
 		dst = append(dst, `","@timestamp":"`...)
 		dst = appendTime(dst, r.Time)
 		dst = append(dst, `","@message":`...)
-		dst = event.AppendString(dst, r.Message)
+		if r.MessageJSON != nil {
+			dst = append(dst, r.MessageJSON...)
+		} else {
+			dst = event.AppendString(dst, r.Message)
+		}
 		if e.owner != "" {
 			dst = append(dst, `,"@owner":`...)
 			dst = event.AppendString(dst, e.owner)
