@@ -315,7 +315,10 @@ func (e *jsonEnc) value(dst []byte, i, depth int) ([]byte, int, problem) {
 			return dst, i, probTooDeep
 		}
 		if e.memo != nil && depth == 1 {
-			return e.memoMap(dst, i, h, depth)
+			if e.memo.off == 0 {
+				return e.memoMap(dst, i, h, depth)
+			}
+			e.memo.off--
 		}
 		return e.mapValue(dst, h, depth)
 	}
@@ -337,9 +340,16 @@ func (e *jsonEnc) mapValue(dst []byte, h head, depth int) ([]byte, int, problem)
 // writing it again (the JSON of a map depends only on its bytes). Its output is exactly the
 // package functions'. The zero value is ready. It is not safe for concurrent use, keeps copies
 // rather than references of what it reads, and holds at most memoMaxBytes.
+//
+// The memory watches whether it pays: when fewer than one map in eight of a window of lookups
+// was found (every map distinct, as in logs that carry a request id in a nested map), it is
+// dropped and maps are written plainly for a while, then it tries again.
 type Transcoder struct {
 	index map[uint64]memoEnt
 	buf   []byte
+
+	looks, hits int // lookups and hits in the current window
+	off         int // maps still to write without the memory
 }
 
 // memoEnt is one remembered map in Transcoder.buf: [off, rawEnd) its msgpack, [rawEnd, jsonEnd)
@@ -351,6 +361,9 @@ const (
 	memoMin        = 64      // smaller maps are written, not looked up
 	memoMaxBytes   = 1 << 20 // the memory starts over past this, or past memoMaxEntries
 	memoMaxEntries = 1024
+	memoWindow     = 4096           // lookups per verdict on whether the memory pays
+	memoMinHits    = memoWindow / 8 // fewer hits than this in a window: the memory is dropped
+	memoOffMaps    = 16 * memoWindow
 )
 
 // AppendJSONChecked is the package's AppendJSONChecked, reusing the JSON of maps seen before.
@@ -384,7 +397,9 @@ func (e *jsonEnc) memoMap(dst []byte, i int, h head, depth int) ([]byte, int, pr
 			}
 			e.synced = len(dst) + len(js)
 		}
-		return append(dst, js...), end, 0
+		dst = append(dst, js...)
+		t.tally(true) // last: it may drop the memory js lies in
+		return dst, end, 0
 	}
 	start, qstart := len(dst), 0
 	if e.quote {
@@ -400,8 +415,27 @@ func (e *jsonEnc) memoMap(dst []byte, i int, h head, depth int) ([]byte, int, pr
 		e.sync(dst)
 		q = (*e.q)[qstart:]
 	}
-	t.remember(hash, raw, dst[start:], q)
+	if t.tally(false); t.off == 0 {
+		t.remember(hash, raw, dst[start:], q)
+	}
 	return dst, j, 0
+}
+
+// tally counts a lookup and, at the end of a window, drops the memory if it did not pay.
+func (t *Transcoder) tally(hit bool) {
+	t.looks++
+	if hit {
+		t.hits++
+	}
+	if t.looks < memoWindow {
+		return
+	}
+	if t.hits < memoMinHits {
+		clear(t.index)
+		t.buf = t.buf[:0]
+		t.off = memoOffMaps
+	}
+	t.looks, t.hits = 0, 0
 }
 
 // remember stores a map's msgpack, JSON and escaped JSON (nil: not known).

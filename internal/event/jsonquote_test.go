@@ -334,3 +334,69 @@ func FuzzTranscoder(f *testing.F) {
 		}
 	})
 }
+
+// TestTranscoderMemoryOffWhenItDoesNotPay: records whose nested maps never repeat make the
+// Transcoder drop its memory after one window and write maps plainly for memoOffMaps maps,
+// then look again; repeating maps keep it on. The output is the package's throughout.
+func TestTranscoderMemoryOffWhenItDoesNotPay(t *testing.T) {
+	distinct := func(i int) []byte {
+		return mp(M{{"log", "x"}, {"req", M{{"id", strings.Repeat("r", 80) + strconv.Itoa(i)}}}})
+	}
+	same := mp(M{{"log", "y"}, {"kubernetes", M{{"pod_name", strings.Repeat("p", 80)}}}})
+	var tr Transcoder
+	check := func(v []byte) {
+		t.Helper()
+		want, _, _ := AppendJSONChecked(nil, v, "")
+		got, _, _ := tr.AppendJSONChecked(nil, v, "")
+		if !bytes.Equal(got, want) {
+			t.Fatalf("Transcoder gives %.120q, package %.120q", got, want)
+		}
+	}
+	for i := 0; i < memoWindow-1; i++ {
+		check(distinct(i))
+	}
+	if tr.off != 0 || len(tr.index) == 0 {
+		t.Fatalf("before the window ends: off=%d, %d maps remembered", tr.off, len(tr.index))
+	}
+	check(distinct(memoWindow))
+	if tr.off != memoOffMaps || len(tr.index) != 0 || len(tr.buf) != 0 {
+		t.Fatalf("after a window without hits: off=%d, %d maps, %d bytes; want off=%d and nothing kept", tr.off, len(tr.index), len(tr.buf), memoOffMaps)
+	}
+	for i := 0; i < memoOffMaps; i++ {
+		check(same)
+	}
+	if tr.off != 0 || len(tr.index) != 0 || tr.looks != 0 {
+		t.Fatalf("while off: off=%d, %d maps, %d lookups; want it to write plainly", tr.off, len(tr.index), tr.looks)
+	}
+	for i := 0; i < 2*memoWindow; i++ {
+		check(same)
+	}
+	if tr.off != 0 || len(tr.index) != 1 {
+		t.Fatalf("repeating maps: off=%d, %d maps; want the memory on with the one map", tr.off, len(tr.index))
+	}
+}
+
+// BenchmarkTranscoderDistinctMaps: what the memory costs when no map repeats (a request id in
+// a nested map), against the package function, until it turns itself off and after.
+func BenchmarkTranscoderDistinctMaps(b *testing.B) {
+	recs := make([][]byte, 5*memoWindow)
+	for i := range recs {
+		recs[i] = mp(M{{"log", strings.Repeat("l", 200)}, {"req", M{{"id", strings.Repeat("r", 150) + strconv.Itoa(i)}, {"path", "/api/v1/items"}}}})
+	}
+	buf := make([]byte, 0, 1<<16)
+	b.Run("Package", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			buf, _, _ = AppendJSONChecked(buf[:0], recs[i%len(recs)], "")
+			i++
+		}
+	})
+	b.Run("Transcoder", func(b *testing.B) {
+		var tr Transcoder
+		i := 0
+		for b.Loop() {
+			buf, _, _ = tr.AppendJSONChecked(buf[:0], recs[i%len(recs)], "")
+			i++
+		}
+	})
+}
