@@ -40,11 +40,7 @@ func AppendJSON(dst, value []byte) ([]byte, error) {
 	var sc *scratch
 	e := jsonEnc{src: value, pairs: small[:0], sc: &sc}
 	start := len(dst)
-	out, end, p := e.value(dst, 0, 0)
-	e.release()
-	if p == 0 && end != len(value) {
-		p = probTrailing
-	}
+	out, end, p := e.whole(dst)
 	if p != 0 {
 		return dst[:start], p.at(end)
 	}
@@ -66,11 +62,7 @@ func appendJSONChecked(dst, value []byte, reserved string, memo *Transcoder) (ou
 	var sc *scratch
 	e := jsonEnc{src: value, pairs: small[:0], sc: &sc, watch: true, reserved: reserved, memo: memo}
 	start := len(dst)
-	out, end, p := e.value(dst, 0, 0)
-	e.release()
-	if p == 0 && end != len(value) {
-		p = probTrailing
-	}
+	out, end, p := e.whole(dst)
 	if p != 0 {
 		return dst[:start], false, p.at(end)
 	}
@@ -92,11 +84,7 @@ func appendJSONQuoted(dst, quoted, value []byte, reserved string, memo *Transcod
 	q := append(quoted, '"')
 	start, qstart := len(dst), len(quoted)
 	e := jsonEnc{src: value, pairs: small[:0], sc: &sc, watch: true, reserved: reserved, quote: true, q: &q, synced: start, memo: memo}
-	out, end, p := e.value(dst, 0, 0)
-	e.release()
-	if p == 0 && end != len(value) {
-		p = probTrailing
-	}
+	out, end, p := e.whole(dst)
 	if p != 0 {
 		return dst[:start], quoted[:qstart], false, p.at(end)
 	}
@@ -106,6 +94,17 @@ func appendJSONQuoted(dst, quoted, value []byte, reserved string, memo *Transcod
 		e.sync(out)
 	}
 	return out, append(q, '"'), !e.hit && len(value) > 0 && isMap(value[0]), nil
+}
+
+// whole writes e.src, which must be one complete value, releases the pooled memory and returns
+// the output, the offset where writing stopped and the problem, if any.
+func (e *jsonEnc) whole(dst []byte) ([]byte, int, problem) {
+	out, end, p := e.value(dst, 0, 0)
+	e.release()
+	if p == 0 && end != len(e.src) {
+		p = probTrailing
+	}
+	return out, end, p
 }
 
 // isMap reports whether c is the first byte of a msgpack map.
