@@ -780,6 +780,7 @@ static void cmd_flush(const char *name, const char *chunk, const char *tag)
     free_chunk(&c);
 }
 
+/* One flushing thread of `concurrent` (in, tag, chunks) or `workers` (pool). */
 struct worker {
     pthread_t thread;
     int index;
@@ -787,9 +788,40 @@ struct worker {
     const char *tag;
     struct chunk *chunks;
     int nchunks;
+    struct pool *pool;
     pthread_barrier_t *start;
     int counts[4]; /* error, ok, retry, other */
 };
+
+/* count_code counts a flush's final return code in counts. */
+static void count_code(int counts[4], int ret)
+{
+    counts[ret >= FLB_ERROR && ret <= FLB_RETRY ? ret : 3]++;
+}
+
+/* run_workers starts n threads running fn on ws[i] together (one barrier), joins them and adds
+ * their return-code counts to totals. */
+static void run_workers(struct worker *ws, int n, void *(*fn)(void *), int totals[4])
+{
+    pthread_barrier_t start;
+    int i, k;
+    pre_run();
+    pthread_barrier_init(&start, NULL, (unsigned)n);
+    for (i = 0; i < n; i++) {
+        ws[i].index = i;
+        ws[i].start = &start;
+        if (pthread_create(&ws[i].thread, NULL, fn, &ws[i]) != 0) {
+            die("pthread_create failed");
+        }
+    }
+    for (i = 0; i < n; i++) {
+        pthread_join(ws[i].thread, NULL);
+        for (k = 0; k < 4; k++) {
+            totals[k] += ws[i].counts[k];
+        }
+    }
+    pthread_barrier_destroy(&start);
+}
 
 static void *concurrent_worker(void *arg)
 {
@@ -799,7 +831,7 @@ static void *concurrent_worker(void *arg)
     for (k = 0; k < w->nchunks; k++) {
         struct chunk *c = &w->chunks[(w->index + k) % w->nchunks];
         int tries, ret = flush_with_retries(w->in, c, w->tag, &tries);
-        w->counts[ret >= FLB_ERROR && ret <= FLB_RETRY ? ret : 3]++;
+        count_code(w->counts, ret);
         say("cflush %s thread=%d chunk=%s rc=%d tries=%d", w->in->name, w->index, c->path, ret,
             tries);
     }
@@ -811,7 +843,6 @@ static void cmd_concurrent(char **words, int nwords)
     struct instance *in;
     struct worker *workers;
     struct chunk *chunks;
-    pthread_barrier_t start;
     int threads, nchunks, i, totals[4] = {0};
 
     if (nwords < 5) {
@@ -832,23 +863,10 @@ static void cmd_concurrent(char **words, int nwords)
     for (i = 0; i < nchunks; i++) {
         load_chunk(&chunks[i], words[4 + i]);
     }
-    pre_run();
-    pthread_barrier_init(&start, NULL, (unsigned)threads);
     for (i = 0; i < threads; i++) {
-        workers[i] = (struct worker){.index = i, .in = in, .tag = words[3], .chunks = chunks,
-                                     .nchunks = nchunks, .start = &start};
-        if (pthread_create(&workers[i].thread, NULL, concurrent_worker, &workers[i]) != 0) {
-            die("pthread_create failed");
-        }
+        workers[i] = (struct worker){.in = in, .tag = words[3], .chunks = chunks, .nchunks = nchunks};
     }
-    for (i = 0; i < threads; i++) {
-        int k;
-        pthread_join(workers[i].thread, NULL);
-        for (k = 0; k < 4; k++) {
-            totals[k] += workers[i].counts[k];
-        }
-    }
-    pthread_barrier_destroy(&start);
+    run_workers(workers, threads, concurrent_worker, totals);
     say("concurrent %s flushes=%d ok=%d retry=%d error=%d other=%d", in->name, threads * nchunks,
         totals[FLB_OK], totals[FLB_RETRY], totals[FLB_ERROR], totals[3]);
     for (i = 0; i < nchunks; i++) {
@@ -868,22 +886,14 @@ struct pool {
     atomic_int next;
     atomic_int inflight;
     atomic_int max_inflight;
-    pthread_barrier_t start;
-};
-
-struct pool_worker {
-    pthread_t thread;
-    int index;
-    struct pool *pool;
-    int counts[4]; /* error, ok, retry, other */
 };
 
 static void *pool_worker(void *arg)
 {
-    struct pool_worker *w = arg;
+    struct worker *w = arg;
     struct pool *p = w->pool;
     int i;
-    pthread_barrier_wait(&p->start);
+    pthread_barrier_wait(w->start);
     while ((i = atomic_fetch_add(&p->next, 1)) < p->npaths) {
         struct chunk c;
         int tries, ret, now, seen;
@@ -894,7 +904,7 @@ static void *pool_worker(void *arg)
         }
         ret = flush_with_retries(p->in, &c, p->tag, &tries);
         atomic_fetch_sub(&p->inflight, 1);
-        w->counts[ret >= FLB_ERROR && ret <= FLB_RETRY ? ret : 3]++;
+        count_code(w->counts, ret);
         say("wflush %s thread=%d chunk=%s rc=%d tries=%d", p->in->name, w->index, c.path, ret,
             tries);
         free_chunk(&c);
@@ -905,7 +915,7 @@ static void *pool_worker(void *arg)
 static void cmd_workers(char **words, int nwords)
 {
     struct pool p = {0};
-    struct pool_worker *ws;
+    struct worker *ws;
     struct chunk list;
     char *line, *save = NULL;
     int n, i, totals[4] = {0};
@@ -941,22 +951,10 @@ static void cmd_workers(char **words, int nwords)
     if (!ws) {
         die("out of memory");
     }
-    pre_run();
-    pthread_barrier_init(&p.start, NULL, (unsigned)n);
     for (i = 0; i < n; i++) {
-        ws[i] = (struct pool_worker){.index = i, .pool = &p};
-        if (pthread_create(&ws[i].thread, NULL, pool_worker, &ws[i]) != 0) {
-            die("pthread_create failed");
-        }
+        ws[i] = (struct worker){.pool = &p};
     }
-    for (i = 0; i < n; i++) {
-        int k;
-        pthread_join(ws[i].thread, NULL);
-        for (k = 0; k < 4; k++) {
-            totals[k] += ws[i].counts[k];
-        }
-    }
-    pthread_barrier_destroy(&p.start);
+    run_workers(ws, n, pool_worker, totals);
     say("workers %s flushes=%d ok=%d retry=%d error=%d other=%d max_inflight=%d", p.in->name,
         p.npaths, totals[FLB_OK], totals[FLB_RETRY], totals[FLB_ERROR], totals[3],
         atomic_load(&p.max_inflight));
