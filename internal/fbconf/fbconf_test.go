@@ -359,3 +359,29 @@ func FuzzYAML(f *testing.F) {
 		}
 	})
 }
+
+// TestPlugins: the .so paths a config loads itself come out the same way from both formats, a
+// "plugins" section with one path property each, ${VAR} expanded.
+func TestPlugins(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		f    Format
+		src  string
+	}{
+		{"fluent-bit.conf", Classic, "[PLUGINS]\n    Path /fluent-bit/plugins/a.so\n    Path ${DIR}/b.so\n[OUTPUT]\n    Name a\n"},
+		{"fluent-bit.yaml", YAML, "plugins:\n  - /fluent-bit/plugins/a.so\n  - ${DIR}/b.so\npipeline:\n  outputs:\n    - name: a\n"},
+	} {
+		c, err := Parse([]byte(tc.src), tc.name, tc.f, env(map[string]string{"DIR": "/opt"}))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		ps := c.Find("plugins", "")
+		if len(ps) != 1 || !reflect.DeepEqual(props(ps[0]), []kv{{"path", "/fluent-bit/plugins/a.so"}, {"path", "/opt/b.so"}}) &&
+			!reflect.DeepEqual(props(ps[0]), []kv{{"Path", "/fluent-bit/plugins/a.so"}, {"Path", "/opt/b.so"}}) {
+			t.Errorf("%s: plugins sections %+v", tc.name, ps)
+		}
+	}
+	if _, err := Parse([]byte("plugins: /a.so\n"), "f.yaml", YAML, env(nil)); err == nil || !strings.Contains(err.Error(), "plugins must be a list") {
+		t.Errorf("plugins as a scalar: err = %v", err)
+	}
+}

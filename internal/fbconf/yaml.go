@@ -17,7 +17,7 @@ var yamlSections = map[string]string{
 }
 
 // yamlFile parses one YAML file: env (variables), includes, service, pipeline.{inputs, filters,
-// outputs}, customs, parsers, multiline_parsers. In a plugin entry a scalar value is one
+// outputs}, customs, parsers, multiline_parsers, plugins. In a plugin entry a scalar value is one
 // property and a list of scalars is the key repeated; nested maps (processors) are not plugin
 // properties and are skipped.
 func (r *reader) yamlFile(c *Config, data []byte, file string) error {
@@ -87,13 +87,26 @@ func (r *reader) yamlFile(c *Config, data []byte, file string) error {
 					return err
 				}
 			}
+		case "plugins":
+			// The classic [PLUGINS] section's shape: one "path" property per .so.
+			if v.Kind != yaml.SequenceNode {
+				return errAt(v, "plugins must be a list of .so paths")
+			}
+			s := Section{Kind: "plugins", File: file, Line: k.Line}
+			for _, f := range v.Content {
+				if f.Kind != yaml.ScalarNode {
+					return errAt(f, "plugins: expected a .so path")
+				}
+				s.Props = append(s.Props, Property{Key: "path", Raw: f.Value, File: file, Line: f.Line})
+			}
+			c.Sections = append(c.Sections, s)
 		default:
 			if kind, ok := yamlSections[key]; ok {
 				if err := r.yamlList(c, file, kind, v); err != nil {
 					return err
 				}
 			}
-			// Other top-level keys (plugins, upstream_servers, ...) hold nothing for outputs.
+			// Other top-level keys (upstream_servers, ...) hold nothing for outputs.
 		}
 	}
 	return nil

@@ -1,16 +1,16 @@
 package deploy_test
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
-	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/cwos/cloudwatch-opensearch/internal/fbconf"
 )
 
 // fbConfig is what the deploy checks need from a Fluent Bit config, classic or YAML. Keys are
@@ -23,149 +23,67 @@ type fbConfig struct {
 	Plugins []string // .so paths listed in the file itself ([PLUGINS] Path, or YAML plugins:)
 }
 
-// parseFBConfig reads a config by its extension: .yaml/.yml is YAML, anything else classic.
+// parseFBConfig reads a config, classic or YAML by its extension, with the project's own
+// reader of Fluent Bit configs (internal/fbconf, the one cwos uses), and keeps values as
+// written (before ${VAR} expansion). Stricter than Fluent Bit, because a shipped config should
+// rely on none of these: includes are refused (a check that skipped an include would check
+// nothing), and so are a key set twice in one section and sections or YAML top-level keys
+// Fluent Bit does not know.
 func parseFBConfig(name string, data []byte) (*fbConfig, error) {
-	switch path.Ext(name) {
-	case ".yaml", ".yml":
-		return parseYAMLConfig(data)
-	default:
-		return parseClassicConfig(data)
+	o := fbconf.Options{
+		ReadFile:  func(p string) ([]byte, error) { return nil, fmt.Errorf("includes are not supported here (%s)", p) },
+		LookupEnv: func(string) (string, bool) { return "", false },
+		Hostname:  func() (string, error) { return "node", nil },
 	}
-}
-
-// parseClassicConfig reads Fluent Bit's classic format: [SECTION] headers, then "Key Value"
-// lines; # starts a comment line. @INCLUDE and @SET are refused: the shipped configs are single
-// files, and a check that silently skipped an include would check nothing.
-func parseClassicConfig(data []byte) (*fbConfig, error) {
-	c := &fbConfig{Service: map[string]string{}}
-	var cur map[string]string
-	var section string
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		switch {
-		case line == "" || strings.HasPrefix(line, "#"):
-			continue
-		case strings.HasPrefix(line, "@"):
-			return nil, fmt.Errorf("line %d: %q: includes and variables are not supported here", n, line)
-		case strings.HasPrefix(line, "["):
-			if !strings.HasSuffix(line, "]") {
-				return nil, fmt.Errorf("line %d: bad section header %q", n, line)
+	f := fbconf.FormatOf(name)
+	if f == fbconf.YAML {
+		var top map[string]yaml.Node
+		if err := yaml.Unmarshal(data, &top); err == nil {
+			for k := range top {
+				if !slices.Contains([]string{"env", "includes", "service", "pipeline", "plugins", "parsers", "multiline_parsers", "customs"}, strings.ToLower(k)) {
+					return nil, fmt.Errorf("%s: unknown top-level section %q", name, k)
+				}
 			}
-			section = strings.ToLower(strings.TrimSpace(line[1 : len(line)-1]))
-			cur = map[string]string{}
-			switch section {
-			case "service":
-				cur = c.Service
-			case "input":
-				c.Inputs = append(c.Inputs, cur)
-			case "filter":
-				c.Filters = append(c.Filters, cur)
-			case "output":
-				c.Outputs = append(c.Outputs, cur)
-			case "plugins", "parser", "multiline_parser":
-			default:
-				return nil, fmt.Errorf("line %d: unknown section [%s]", n, section)
-			}
-		default:
-			if cur == nil {
-				return nil, fmt.Errorf("line %d: %q outside a section", n, line)
-			}
-			sp := strings.IndexAny(line, " \t")
-			if sp < 0 {
-				return nil, fmt.Errorf("line %d: %q has no value", n, line)
-			}
-			key, value := strings.ToLower(line[:sp]), strings.TrimSpace(line[sp+1:])
-			if section == "plugins" && key == "path" {
-				c.Plugins = append(c.Plugins, value)
-				continue
-			}
-			if _, dup := cur[key]; dup && section != "parser" && section != "multiline_parser" {
-				return nil, fmt.Errorf("line %d: key %q set twice in [%s]", n, key, section)
-			}
-			cur[key] = value
 		}
 	}
-	return c, sc.Err()
-}
-
-// parseYAMLConfig reads Fluent Bit's YAML format: service, pipeline.{inputs,filters,outputs},
-// plugins. Scalar values are kept as their source text (on stays "on", 5 stays "5").
-func parseYAMLConfig(data []byte) (*fbConfig, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	fc, err := fbconf.Parse(data, name, f, o)
+	if err != nil {
 		return nil, err
 	}
-	if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("the config is not a YAML mapping")
-	}
 	c := &fbConfig{Service: map[string]string{}}
-	top := doc.Content[0]
-	for i := 0; i+1 < len(top.Content); i += 2 {
-		key, val := top.Content[i].Value, top.Content[i+1]
-		switch key {
+	for i := range fc.Sections {
+		s := &fc.Sections[i]
+		m := map[string]string{}
+		switch s.Kind {
 		case "service":
-			m, err := yamlProps(val)
-			if err != nil {
-				return nil, fmt.Errorf("service: %w", err)
-			}
-			c.Service = m
-		case "pipeline":
-			for j := 0; j+1 < len(val.Content); j += 2 {
-				kind, list := val.Content[j].Value, val.Content[j+1]
-				if list.Kind != yaml.SequenceNode {
-					return nil, fmt.Errorf("pipeline.%s is not a list", kind)
-				}
-				for _, item := range list.Content {
-					m, err := yamlProps(item)
-					if err != nil {
-						return nil, fmt.Errorf("pipeline.%s: %w", kind, err)
-					}
-					switch kind {
-					case "inputs":
-						c.Inputs = append(c.Inputs, m)
-					case "filters":
-						c.Filters = append(c.Filters, m)
-					case "outputs":
-						c.Outputs = append(c.Outputs, m)
-					default:
-						return nil, fmt.Errorf("unknown pipeline section %q", kind)
-					}
-				}
-			}
+			m = c.Service
+		case "input":
+			c.Inputs = append(c.Inputs, m)
+		case "filter":
+			c.Filters = append(c.Filters, m)
+		case "output":
+			c.Outputs = append(c.Outputs, m)
 		case "plugins":
-			if val.Kind != yaml.SequenceNode {
-				return nil, fmt.Errorf("plugins is not a list")
+			for _, p := range s.Props {
+				if strings.EqualFold(p.Key, "path") {
+					c.Plugins = append(c.Plugins, p.Raw)
+				}
 			}
-			for _, p := range val.Content {
-				c.Plugins = append(c.Plugins, p.Value)
-			}
-		case "parsers", "multiline_parsers", "env", "includes", "customs":
+			continue
+		case "parser", "multiline_parser", "custom":
+			continue
 		default:
-			return nil, fmt.Errorf("unknown top-level section %q", key)
+			return nil, fmt.Errorf("%s:%d: unknown section [%s]", s.File, s.Line, s.Kind)
+		}
+		for _, p := range s.Props {
+			k := strings.ToLower(p.Key)
+			if _, dup := m[k]; dup {
+				return nil, fmt.Errorf("%s:%d: key %q set twice in [%s]", p.File, p.Line, k, s.Kind)
+			}
+			m[k] = p.Raw
 		}
 	}
 	return c, nil
-}
-
-func yamlProps(n *yaml.Node) (map[string]string, error) {
-	if n.Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("line %d: expected a mapping", n.Line)
-	}
-	m := map[string]string{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k := strings.ToLower(n.Content[i].Value)
-		if _, dup := m[k]; dup {
-			return nil, fmt.Errorf("line %d: key %q set twice", n.Content[i].Line, k)
-		}
-		v := n.Content[i+1]
-		if v.Kind != yaml.ScalarNode {
-			m[k] = "<complex>"
-			continue
-		}
-		m[k] = v.Value
-	}
-	return m, nil
 }
 
 // canon makes values comparable across the two formats: booleans in one spelling.
@@ -263,7 +181,7 @@ func TestParseClassicConfig(t *testing.T) {
 	}{
 		{
 			name: "sections, comments, case and tabs",
-			src: "# top\n[SERVICE]\n    HTTP_Port  2020\n    # inside\n\tGrace\t10\n[INPUT]\n    Name tail\n    multiline.parser docker, cri\n" +
+			src: "# top\n[SERVICE]\n    HTTP_Port  2020\n    # inside\n    Grace 10\n[INPUT]\n    Name tail\n    multiline.parser docker, cri\n" +
 				"[OUTPUT]\n    Name  cloudwatch_opensearch\n    log_group_template /a/$k['x'].$k['y']\n[PLUGINS]\n    Path /p/a.so\n    Path /p/b.so\n",
 			check: func(t *testing.T, c *fbConfig) {
 				if c.Service["http_port"] != "2020" || c.Service["grace"] != "10" {
@@ -280,16 +198,17 @@ func TestParseClassicConfig(t *testing.T) {
 				}
 			},
 		},
-		{name: "key outside a section", src: "Flush 1\n", wantErr: "outside a section"},
-		{name: "include refused", src: "@INCLUDE other.conf\n", wantErr: "includes"},
-		{name: "key without value", src: "[SERVICE]\n    Flush\n", wantErr: "no value"},
+		{name: "key outside a section", src: "Flush 1\n", wantErr: "must be indented under a [SECTION]"},
+		{name: "include refused", src: "@INCLUDE other.conf\n", wantErr: "includes are not supported"},
+		{name: "key without value", src: "[SERVICE]\n    Flush\n", wantErr: "undefined value"},
+		{name: "tab between key and value", src: "[SERVICE]\n    Grace\t10\n", wantErr: "separated by a space"},
 		{name: "duplicate key", src: "[OUTPUT]\n    Name a\n    name b\n", wantErr: "set twice"},
 		{name: "unknown section", src: "[OUTPUTS]\n    Name a\n", wantErr: "unknown section"},
-		{name: "bad header", src: "[SERVICE\n", wantErr: "bad section header"},
+		{name: "bad header", src: "[SERVICE\n", wantErr: "missing ']'"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := parseClassicConfig([]byte(tt.src))
+			c, err := parseFBConfig("fluent-bit.conf", []byte(tt.src))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
@@ -319,7 +238,7 @@ func TestParseYAMLConfig(t *testing.T) {
 				if c.Service["http_port"] != "2020" || c.Service["http_server"] != "on" {
 					t.Errorf("service = %v", c.Service)
 				}
-				if c.Inputs[0]["processors"] != "<complex>" {
+				if _, ok := c.Inputs[0]["processors"]; ok || c.Inputs[0]["name"] != "tail" {
 					t.Errorf("input = %v", c.Inputs[0])
 				}
 				if c.Outputs[0]["log_group_template"] != "/a/$k['x']" {
@@ -330,14 +249,14 @@ func TestParseYAMLConfig(t *testing.T) {
 				}
 			},
 		},
-		{name: "not a mapping", src: "- a\n", wantErr: "not a YAML mapping"},
+		{name: "not a mapping", src: "- a\n", wantErr: "top level must be a map"},
 		{name: "unknown section", src: "pipelines: {}\n", wantErr: "unknown top-level"},
-		{name: "inputs not a list", src: "pipeline:\n  inputs: {}\n", wantErr: "not a list"},
+		{name: "inputs not a list", src: "pipeline:\n  inputs: {}\n", wantErr: "inputs must be a list"},
 		{name: "duplicate key", src: "service:\n  flush: 1\n  Flush: 2\n", wantErr: "set twice"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := parseYAMLConfig([]byte(tt.src))
+			c, err := parseFBConfig("fluent-bit.yaml", []byte(tt.src))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
