@@ -313,20 +313,8 @@ func FuzzClassic(f *testing.F) {
 	f.Add("@SET A=b\n[S]\n\tk ${A}\n\t[G]\n\t\tx y\n")
 	f.Add("[")
 	f.Fuzz(func(t *testing.T, src string) {
-		o := env(map[string]string{"A": "1"})
-		o.ReadFile = func(string) ([]byte, error) { return nil, os.ErrNotExist }
-		c, err := Parse([]byte(src), "f.conf", Classic, o)
-		if err != nil {
-			var e *Error
-			if !errors.As(err, &e) {
-				t.Fatalf("error %v is not *Error", err)
-			}
-			return
-		}
-		for _, s := range c.Sections {
-			if s.Kind == "" {
-				t.Fatal("empty section kind")
-			}
+		c := parseOrError(t, src, "f.conf", Classic, env(map[string]string{"A": "1"}))
+		for _, s := range c.sections() {
 			for _, p := range s.Props {
 				if p.Key == "" || p.Raw == "" {
 					t.Fatalf("empty key or value: %+v", p)
@@ -336,27 +324,41 @@ func FuzzClassic(f *testing.F) {
 	})
 }
 
+// parseOrError parses src with includes unreadable and fails t unless it gives sections that
+// all have a kind, or a *Error; on error the result is nil.
+func parseOrError(t *testing.T, src, name string, f Format, o Options) *Config {
+	o.ReadFile = func(string) ([]byte, error) { return nil, os.ErrNotExist }
+	c, err := Parse([]byte(src), name, f, o)
+	if err != nil {
+		var e *Error
+		if !errors.As(err, &e) {
+			t.Fatalf("error %v is not *Error", err)
+		}
+		return nil
+	}
+	for _, s := range c.Sections {
+		if s.Kind == "" {
+			t.Fatal("empty section kind")
+		}
+	}
+	return c
+}
+
+// sections is c's sections, none for a nil c.
+func (c *Config) sections() []Section {
+	if c == nil {
+		return nil
+	}
+	return c.Sections
+}
+
 // FuzzYAML: any input either fails with *Error or yields sections, never a panic.
 func FuzzYAML(f *testing.F) {
 	f.Add("pipeline:\n  outputs:\n    - name: x\n      match: '*'\n")
 	f.Add("env:\n  A: 1\nservice:\n  flush: ${A}\n")
 	f.Add("includes: [a]\n")
 	f.Fuzz(func(t *testing.T, src string) {
-		o := env(nil)
-		o.ReadFile = func(string) ([]byte, error) { return nil, os.ErrNotExist }
-		c, err := Parse([]byte(src), "f.yaml", YAML, o)
-		if err != nil {
-			var e *Error
-			if !errors.As(err, &e) {
-				t.Fatalf("error %v is not *Error", err)
-			}
-			return
-		}
-		for _, s := range c.Sections {
-			if s.Kind == "" {
-				t.Fatal("empty section kind")
-			}
-		}
+		parseOrError(t, src, "f.yaml", YAML, env(nil))
 	})
 }
 
